@@ -1,0 +1,206 @@
+"""The composition root: the one place that builds the IO objects and wires them together.
+
+:class:`App` owns the database, the HTTP client, the parser workers, the messenger (Telegram, or
+the console when no token is configured), the scheduler and the sender. ``run`` keeps it all
+going until asked to stop; ``run_once`` polls every feed once, delivers, and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+from bot.config import Config
+from bot.console import ConsoleMessenger
+from bot.core.models import FeedSpec, FeedState
+from bot.core.ports import Messenger
+from bot.core.rules import RuleBook
+from bot.feeds.fetch import Fetcher, make_client
+from bot.feeds.parse import ParserPool
+from bot.pipeline import Pipeline, PollResult
+from bot.rulefiles import load_rules
+from bot.scheduler import FeedScheduler
+from bot.sender import Sender, SendPolicy, with_titles
+from bot.storage import Store
+from bot.telegram.commands import Commands
+from bot.telegram.runtime import TelegramRuntime
+
+log = logging.getLogger(__name__)
+
+CONSOLE_CHAT = "console"
+"""The one recipient of every alert when there is no Telegram token."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Knobs that are not user configuration: for tests and for the command line."""
+
+    parse_workers: int = min(2, os.cpu_count() or 1)
+    send_policy: SendPolicy = field(default_factory=SendPolicy)
+    drain_budget: float = 120.0
+    """``run --once``: how long to keep delivering before exiting (the rest stays queued)."""
+    console: TextIO | None = None
+    clock: Callable[[], datetime] = utc_now
+
+
+class App:
+    """Everything the bot runs, wired from a validated :class:`Config`."""
+
+    def __init__(self, config: Config, store: Store, options: Options) -> None:
+        self.config = config
+        self.store = store
+        self.options = options
+        self.clock = options.clock
+        self.rules = RuleBook(load_rules(config.rules_path))
+        self.specs: dict[str, FeedSpec] = {s.name: s for s in config.feed_specs()}
+        self.states: dict[str, FeedState] = {}
+        polling = config.polling
+        self.http = make_client(
+            user_agent=polling.user_agent,
+            connect_timeout=polling.connect_timeout.total_seconds(),
+            read_timeout=polling.timeout.total_seconds(),
+            max_redirects=polling.max_redirects,
+            max_connections=polling.concurrency,
+        )
+        self.parser = ParserPool(options.parse_workers)
+        self.telegram: TelegramRuntime | None = None
+        messenger: Messenger
+        token = config.telegram.token
+        if token:
+            self.telegram = TelegramRuntime(
+                token=token,
+                api_url=config.telegram.api_url,
+                admins=config.telegram.admins,
+                commands=Commands(store, lambda: self.rules, self.clock),
+                poll_timeout=config.telegram.poll_timeout.total_seconds(),
+            )
+            messenger = self.telegram.messenger
+        else:
+            messenger = ConsoleMessenger(options.console)
+        self.messenger = messenger
+        self.sender = Sender(
+            store=store,
+            messenger=messenger,
+            clock=self.clock,
+            describe=with_titles(self.rules.titles, config.feed_titles()),
+            policy=options.send_policy,
+        )
+        self.pipeline = Pipeline(
+            fetcher=Fetcher(
+                self.http, max_body=polling.max_body, total_timeout=polling.timeout.total_seconds()
+            ),
+            parser=self.parser,
+            store=store,
+            rules=self.rules,
+            poll_policy=polling.policy(),
+            seed_policy=config.first_poll.policy(),
+            clock=self.clock,
+            on_deliveries=self.sender.wake,
+            on_feed_gone=self._feed_gone,
+            only_recipient=None if self.telegram else CONSOLE_CHAT,
+        )
+        self.scheduler: FeedScheduler | None = None
+        self.started_at = self.clock()
+
+    @classmethod
+    async def create(cls, config: Config, options: Options | None = None) -> App:
+        store = await Store.open(config.database_url())
+        try:
+            return cls(config, store, options or Options())
+        except BaseException:
+            await store.close()
+            raise
+
+    def _feed_gone(self, spec: FeedSpec, reason: str) -> None:
+        asyncio.get_running_loop().create_task(
+            self.messenger.notify_admins(f"Feed {spec.name} ({spec.url}) is disabled: {reason}")
+        )
+
+    async def _sync_feeds(self) -> None:
+        self.states = await self.store.sync_feeds(self.specs.values(), self.clock())
+
+    async def poll(self, name: str) -> PollResult:
+        """Poll one configured feed now."""
+        result = await self.pipeline.poll(self.specs[name], self.states[name])
+        self.states[name] = result.state
+        return result
+
+    async def _scheduled_poll(self, name: str) -> datetime | None:
+        if name not in self.specs:
+            return None
+        return (await self.poll(name)).state.next_poll_at
+
+    async def run_once(self) -> list[PollResult]:
+        """Poll every enabled feed once (bounded concurrency), deliver, and return."""
+        if self.telegram is not None:
+            await self.telegram.start(receive_updates=False)
+        await self._sync_feeds()
+        slots = asyncio.Semaphore(self.config.polling.concurrency)
+
+        async def bounded(name: str) -> PollResult:
+            async with slots:
+                return await self.poll(name)
+
+        names = [n for n, state in self.states.items() if not state.disabled]
+        results = list(await asyncio.gather(*(bounded(n) for n in names)))
+        await self.sender.drain(self.options.drain_budget)
+        return results
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down cleanly: no poll or send is cut short
+        unless it overruns its grace period, and whatever is queued stays in the database."""
+        if self.telegram is not None:
+            await self.telegram.start(receive_updates=True)
+        await self._sync_feeds()
+        self.scheduler = FeedScheduler(
+            self._scheduled_poll, concurrency=self.config.polling.concurrency
+        )
+        now = self.clock()
+        rng = random.Random()
+        for name, state in self.states.items():
+            if state.disabled:
+                log.warning("feed %s is disabled (%s); not polling it", name, state.last_error)
+                continue
+            # Due feeds start within a few seconds, spread out rather than all at once.
+            when = state.next_poll_at or now
+            self.scheduler.schedule(name, max(when, now + timedelta(seconds=rng.uniform(0, 3))))
+        self.scheduler.every("prune", timedelta(hours=6), self._prune)
+        self.scheduler.start()
+        log.info(
+            "running: %d feeds, %d rules, delivering to %s",
+            len(self.specs),
+            len(self.rules.rules),
+            "Telegram" if self.telegram else "the console (no TELEGRAM_BOT_TOKEN set)",
+        )
+        sender = asyncio.create_task(self.sender.run(stop))
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping")
+            await self.scheduler.shutdown()
+            await sender
+
+    async def _prune(self) -> None:
+        storage = self.config.storage
+        stories, deliveries = await self.store.prune(
+            self.clock(), storage.story_retention, storage.delivery_retention
+        )
+        if stories or deliveries:
+            log.info("pruned %d old stories and %d old deliveries", stories, deliveries)
+
+    async def close(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.stop()
+        await self.http.aclose()
+        self.parser.close()
+        await self.store.close()

@@ -1,0 +1,214 @@
+"""The bot's settings, validated from ``config.yaml``.
+
+Every section has defaults, so a file listing only feeds is valid. Secrets come from the
+environment through ``${VAR}`` interpolation (see :mod:`bot.yamlfile`) and are never echoed in
+error messages. Relative paths (the rules directory, the SQLite file) are resolved against the
+directory of the config file, so the bot behaves the same from any working directory.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.core.errors import ConfigError, Problem
+from bot.core.models import FeedSpec
+from bot.core.schedule import PollPolicy, SeedPolicy
+from bot.settings import ByteSize, Duration, problems_from
+from bot.yamlfile import Located, load
+
+DEFAULT_API_URL = "https://api.telegram.org/bot"
+USER_AGENT = "newsbot/0.1 (+https://github.com/newsbot/newsbot; RSS monitoring bot)"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramSettings(_Model):
+    token: str | None = None
+    """The bot token from @BotFather; empty means console mode (alerts printed, not sent)."""
+    api_url: str = DEFAULT_API_URL
+    """Bot API base URL; the token is appended (or replaces ``{token}``)."""
+    admins: tuple[int, ...] = ()
+    """User ids allowed to use admin commands and told about problems."""
+    poll_timeout: Duration = timedelta(seconds=30)
+    """Long-polling time-out for getUpdates."""
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be a string (quote it in YAML)")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: str | None) -> str | None:
+        # Never include the value in the message: it is a secret.
+        if value is not None and (":" not in value or " " in value.strip()):
+            raise ValueError("does not look like a bot token from @BotFather (id:secret)")
+        return value.strip() if value else value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    def __repr__(self) -> str:  # keep the token out of any accidental repr in logs
+        return f"TelegramSettings(api_url={self.api_url!r}, admins={self.admins!r}, token=***)"
+
+
+class StorageSettings(_Model):
+    url: str = "sqlite:///data/newsbot.db"
+    """SQLAlchemy URL: ``sqlite:///path`` (default) or ``postgresql://user@host/db``."""
+    story_retention: Duration = timedelta(days=90)
+    """How long a story no longer present in its feed is remembered (to not alert twice)."""
+    delivery_retention: Duration = timedelta(days=30)
+    """How long sent deliveries are kept for statistics."""
+
+
+class PollingSettings(_Model):
+    interval: Duration = timedelta(minutes=10)
+    jitter: float = Field(0.1, ge=0, le=0.5)
+    timeout: Duration = timedelta(seconds=30)
+    """Total time allowed for one fetch."""
+    connect_timeout: Duration = timedelta(seconds=10)
+    max_body: ByteSize = 10 * 2**20
+    """Bodies larger than this (after decompression) are abandoned."""
+    max_redirects: int = Field(5, ge=0, le=20)
+    concurrency: int = Field(10, ge=1, le=500)
+    max_backoff: Duration = timedelta(hours=6)
+    user_agent: str = USER_AGENT
+    min_interval: Duration = timedelta(minutes=1)
+
+    def policy(self) -> PollPolicy:
+        return PollPolicy(jitter=self.jitter, max_backoff=self.max_backoff)
+
+
+class FirstPollSettings(_Model):
+    """What a newly added feed alerts on (see :class:`SeedPolicy`)."""
+
+    alert_newest: int = Field(0, ge=0)
+    alert_max_age: Duration | None = None
+
+    def policy(self) -> SeedPolicy:
+        return SeedPolicy(newest=self.alert_newest, max_age=self.alert_max_age)
+
+
+class FeedSettings(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.\- ]+$")]
+    url: str
+    title: str | None = None
+    """How the feed is named in alerts; defaults to the name."""
+    tags: tuple[str, ...] = ()
+    interval: Duration | None = None
+    language: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _feed_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class Config(_Model):
+    telegram: TelegramSettings = TelegramSettings()
+    storage: StorageSettings = StorageSettings()
+    polling: PollingSettings = PollingSettings()
+    first_poll: FirstPollSettings = FirstPollSettings()
+    rules_dir: str = "rules"
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    feeds: tuple[FeedSettings, ...] = ()
+
+    # Set by load_config, not by the file.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    source: str = Field(default="config.yaml", exclude=True)
+
+    @property
+    def rules_path(self) -> Path:
+        return (self.base_dir / self.rules_dir).resolve()
+
+    def database_url(self) -> str:
+        """The storage URL with the async driver chosen and relative SQLite paths resolved."""
+        return resolve_database_url(self.storage.url, self.base_dir)
+
+    def feed_specs(self) -> list[FeedSpec]:
+        return [
+            FeedSpec(
+                name=f.name,
+                url=f.url,
+                interval=max(f.interval or self.polling.interval, self.polling.min_interval),
+                tags=f.tags,
+                language=f.language,
+            )
+            for f in self.feeds
+        ]
+
+    def feed_titles(self) -> dict[str, str]:
+        return {f.name: f.title or f.name for f in self.feeds}
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """``sqlite:///rel.db`` -> ``sqlite+aiosqlite:////abs/rel.db``; ``postgresql://`` ->
+    ``postgresql+asyncpg://``. URLs that already name a driver are left alone."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError([Problem("config", f"storage.url {url!r} is not a database URL")])
+    if scheme == "sqlite" or scheme == "sqlite+aiosqlite":
+        path = rest.removeprefix("/")
+        if path and path != ":memory:" and not Path(path).is_absolute():
+            path = str((base_dir / path).resolve())
+        return f"sqlite+aiosqlite:///{path}"
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+asyncpg://{rest}"
+    return url
+
+
+def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
+    """Read and validate ``path``; raises :class:`ConfigError` listing every problem."""
+    located = load(path, env)
+    data = located.data if located.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(str(path), "the file must hold a mapping of settings", 1, 1)])
+    problems = _duplicate_feed_names(data, located)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_from(exc, located, Config) + problems
+    if problems:
+        raise ConfigError(problems)
+    return config.model_copy(update={"base_dir": path.parent.resolve(), "source": str(path)})
+
+
+def _duplicate_feed_names(data: dict[str, Any], located: Located) -> list[Problem]:
+    feeds = data.get("feeds")
+    if not isinstance(feeds, list):
+        return []
+    first: dict[str, int] = {}
+    problems = []
+    for i, feed in enumerate(feeds):
+        name = feed.get("name") if isinstance(feed, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            line, _ = located.where(("feeds", first[name], "name"))
+            problems.append(
+                located.problem(
+                    ("feeds", i, "name"),
+                    f"duplicate feed name {name!r} (first used on line {line})",
+                )
+            )
+        else:
+            first[name] = i
+    return problems

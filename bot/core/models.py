@@ -1,0 +1,177 @@
+"""Plain, frozen data records that flow between the core and the edges.
+
+Datetimes are always timezone-aware UTC. Chats are identified by a string: a numeric Telegram
+chat id (``"-1001234"``) or a public ``@username``; both are what the Bot API accepts as chat_id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+FIELDS = ("title", "summary", "content", "link", "tags", "author")
+"""Story fields a rule may look in."""
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One item of a feed, reduced to plain text."""
+
+    feed: str
+    key: str
+    """Stable identity inside the feed: hash of the guid, else the link, else title and summary."""
+    title: str
+    link: str | None = None
+    summary: str = ""
+    content: str = ""
+    published: datetime | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+
+    def field_text(self, name: str) -> str:
+        """The text of one matchable field (see :data:`FIELDS`)."""
+        if name == "title":
+            return self.title
+        if name == "summary":
+            return self.summary
+        if name == "content":
+            return self.content
+        if name == "link":
+            return self.link or ""
+        if name == "tags":
+            return "\n".join(self.tags)
+        if name == "author":
+            return "\n".join(self.authors)
+        raise ValueError(f"unknown story field {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """A feed as the configuration declares it."""
+
+    name: str
+    url: str
+    interval: timedelta
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the bot remembers about a feed between polls."""
+
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    seeded: bool = False
+    """True once the first successful poll recorded what the feed already held."""
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    next_poll_at: datetime | None = None
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One occurrence of a rule term in a story."""
+
+    term: str
+    """The term as the rule wrote it."""
+    field: str
+    start: int
+    end: int
+    """Character offsets into the story field's text."""
+    text: str
+    """The story's own text at those offsets."""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule matched a story; ``hits`` explain why."""
+
+    rule_id: str
+    hits: tuple[Hit, ...]
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The distinct story spellings that matched, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for hit in self.hits:
+            seen.setdefault(hit.text, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A delivery ready to be rendered and sent: one story, one rule, one chat."""
+
+    delivery_id: int
+    chat: str
+    rule_id: str
+    rule_title: str
+    feed_title: str
+    story: Story
+    matched_terms: tuple[str, ...]
+    attempts: int = 0
+    plain: bool = False
+    """Send without markup (a previous attempt was rejected for its formatting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery the pipeline decided on, keyed by the story it belongs to."""
+
+    story_key: str
+    rule_id: str
+    chat: str
+    matched_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PollRecord:
+    """Everything one successful poll changes; the store commits it atomically."""
+
+    feed: str
+    state: FeedState
+    stories: Sequence[Story]
+    """Every story present in the body (new or not): refreshes their last-seen time."""
+    new_keys: frozenset[str]
+    """Keys of the stories that were not stored before this poll."""
+    deliveries: Sequence[NewDelivery]
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """The outcome of one HTTP fetch of a feed."""
+
+    url: str
+    """The URL finally read (after redirects)."""
+    not_modified: bool
+    body: bytes = b""
+    body_hash: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    permanent_url: str | None = None
+    """Set when every redirect on the way was permanent: the feed has moved there."""
+    max_age: timedelta | None = None
+    """Cache-Control max-age: the server's hint not to ask again sooner."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A feed body read into stories."""
+
+    stories: tuple[Story, ...]
+    title: str | None = None
+    ttl: timedelta | None = None
+    """RSS <ttl>: how long the publisher says the feed may be cached."""
+    warning: str | None = None
+    """Set when the body was ill-formed but stories could still be read."""

@@ -1,0 +1,91 @@
+"""The interfaces the use-cases (polling, sending, commands) need from the edges.
+
+Declared here, in the core, as protocols, so that :mod:`bot.pipeline` and :mod:`bot.sender` depend
+on nothing but the core, and tests can pass in the real edges or simple fakes alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.core.models import Alert, FeedState, Fetched, ParsedFeed, PollRecord
+
+
+class FeedFetcher(Protocol):
+    async def fetch(
+        self, feed: str, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> Fetched: ...
+
+
+class FeedParser(Protocol):
+    """Parses a body off the event loop (in a worker process)."""
+
+    async def parse(
+        self, feed: str, body: bytes, url: str, content_type: str | None
+    ) -> ParsedFeed: ...
+
+
+class PollStore(Protocol):
+    async def unseen_keys(self, feed: str, keys: Iterable[str]) -> set[str]: ...
+    async def subscribers(self, rule_ids: Iterable[str]) -> dict[str, list[str]]: ...
+    async def commit_poll(self, record: PollRecord, now: datetime) -> int: ...
+    async def save_feed_state(self, state: FeedState) -> None: ...
+
+
+class DeliveryStore(Protocol):
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Alert]: ...
+    async def release(self, delivery_ids: Sequence[int], now: datetime) -> None: ...
+    async def mark_sent(self, delivery_id: int, message_id: int | None, now: datetime) -> None: ...
+    async def retry_later(
+        self,
+        delivery_id: int,
+        when: datetime,
+        error: str,
+        *,
+        count_attempt: bool = True,
+        plain: bool | None = None,
+    ) -> int: ...
+    async def park(self, delivery_id: int, error: str, now: datetime) -> None: ...
+    async def set_chat_status(
+        self,
+        chat: str,
+        status: str,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        kind: str | None = None,
+        title: str | None = None,
+    ) -> None: ...
+    async def migrate_chat(self, old: str, new: str, now: datetime) -> None: ...
+
+
+class Messenger(Protocol):
+    """Sends one rendered alert to one chat; raises :class:`DeliveryError` subclasses."""
+
+    def is_group(self, chat: str) -> bool: ...
+
+    async def send(self, chat: str, html: str | None, plain: str) -> int | None:
+        """Send ``html`` (or ``plain`` when ``html`` is None); returns the message id if any."""
+        ...
+
+    async def notify_admins(self, text: str) -> None:
+        """Tell the configured admins about something that needs a person (best effort)."""
+        ...
+
+
+class SubscriptionStore(Protocol):
+    async def subscribe(self, chat: str, rule_id: str, now: datetime) -> bool: ...
+    async def unsubscribe(self, chat: str, rule_id: str) -> bool: ...
+    async def subscriptions_of(self, chat: str) -> list[str]: ...
+    async def set_chat_status(
+        self,
+        chat: str,
+        status: str,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        kind: str | None = None,
+        title: str | None = None,
+    ) -> None: ...

@@ -1,0 +1,99 @@
+"""Alert messages for Telegram: HTML that Telegram's parser always accepts, within its limits.
+
+Only the tags Telegram allows are produced (``b``, ``i``, ``a``), every piece of story text is
+escaped, links are restricted to http(s), and the message is kept within 4,096 characters after
+entity parsing (measured in UTF-16 code units, as Telegram does) by shortening the snippet,
+never by cutting markup. A plain-text form of the same alert is the fallback when Telegram
+rejects the HTML anyway.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+
+from bot.core.models import Alert
+
+MAX_MESSAGE = 4096
+MAX_TITLE = 400
+SNIPPET = 350
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts two)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` UTF-16 units, with an ellipsis."""
+    text = " ".join(text.split())
+    if utf16_len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 0)]
+    while utf16_len(cut) > limit - 1:
+        cut = cut[:-1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def _safe_link(link: str | None) -> str | None:
+    if link and link.lower().startswith(("http://", "https://")):
+        return link
+    return None
+
+
+def _when(published: datetime | None) -> str:
+    return published.strftime("%Y-%m-%d %H:%M UTC") if published else ""
+
+
+def _parts(alert: Alert, snippet_limit: int) -> tuple[str, str, str, str]:
+    story = alert.story
+    title = shorten(story.title or "(untitled)", MAX_TITLE)
+    snippet = shorten(story.summary or story.content, snippet_limit) if snippet_limit > 0 else ""
+    source = " · ".join(p for p in (alert.feed_title, _when(story.published)) if p)
+    terms = ", ".join(alert.matched_terms)
+    return title, snippet, source, terms
+
+
+def render_html(alert: Alert) -> str:
+    """The alert as Telegram HTML."""
+    limit = SNIPPET
+    while True:
+        text = _html(alert, limit)
+        if utf16_len(render_plain(alert, limit)) <= MAX_MESSAGE or limit == 0:
+            return text
+        limit = max(0, limit - 200)
+
+
+def _html(alert: Alert, snippet_limit: int) -> str:
+    title, snippet, source, terms = _parts(alert, snippet_limit)
+    esc = html.escape
+    link = _safe_link(alert.story.link)
+    head = f'<a href="{esc(link, quote=True)}">{esc(title)}</a>' if link else esc(title)
+    lines = [f"<b>{head}</b>"]
+    if snippet:
+        lines.append(esc(snippet))
+    if source:
+        lines.append(f"<i>{esc(source)}</i>")
+    lines.append(f"🔎 {esc(alert.rule_title)}" + (f": <b>{esc(terms)}</b>" if terms else ""))
+    return "\n".join(lines)
+
+
+def render_plain(alert: Alert, snippet_limit: int = SNIPPET) -> str:
+    """The alert as plain text: the fallback form, and what the console prints."""
+    title, snippet, source, terms = _parts(alert, snippet_limit)
+    lines = [title]
+    if snippet:
+        lines.append(snippet)
+    link = _safe_link(alert.story.link)
+    if link:
+        lines.append(link)
+    if source:
+        lines.append(source)
+    lines.append(f"🔎 {alert.rule_title}" + (f": {terms}" if terms else ""))
+    text = "\n".join(lines)
+    if utf16_len(text) > MAX_MESSAGE:
+        text = shorten(text, MAX_MESSAGE)
+    return text

@@ -1,0 +1,110 @@
+"""Text normalization shared by rules and stories, so that both sides are folded the same way.
+
+A text is split into word tokens (runs of Unicode letters, digits and combining marks); each token
+is folded: NFKC, case folding (with Turkish dotted/dotless i), diacritics removed (including the
+letters plain decomposition does not fold, such as Azerbaijani ``ə``), soft hyphens and zero-width
+characters dropped. Everything between tokens (spaces, every kind of dash, apostrophes,
+punctuation) is a boundary, which is what makes ``Nagorno-Karabakh`` match ``Nagorno Karabakh``
+and ``Karabağ'da`` match ``Karabağ``. Token offsets always refer to the original text, so that a
+match can be shown to the user as the story wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Characters that are invisible inside a word and must not split it: soft hyphen, zero-width
+# space/non-joiner/joiner, word joiner, byte-order mark.
+_IGNORABLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_IGNORABLE_TABLE = dict.fromkeys(map(ord, _IGNORABLE))
+
+# Letters that NFD does not decompose into base + mark but that readers treat as accented forms.
+_EXTRA_FOLDS = str.maketrans(
+    {
+        "ı": "i",  # Turkish/Azerbaijani dotless i
+        "ə": "e",  # Azerbaijani schwa (Ə casefolds to ə)
+        "ø": "o",
+        "đ": "d",
+        "ħ": "h",
+        "ł": "l",
+        "œ": "oe",
+        "æ": "ae",
+        "þ": "th",
+        "ŧ": "t",
+    }
+)
+
+
+def _mark_ranges() -> str:
+    """A regex character class body for Unicode combining marks (categories Mn, Mc, Me) in the
+    Basic Multilingual Plane. ``re`` has no ``\\p{M}``, and ``\\w`` excludes marks, which would
+    otherwise split words of Indic scripts and decomposed Latin text."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x300, 0x10000):
+        if unicodedata.category(chr(code)).startswith("M"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    )
+
+
+# Only the diacritic blocks are stripped: marks of Indic, Arabic or Hebrew script are part of the
+# spelling there (a virama is not an accent).
+_DIACRITICS_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_WORD_CHARS = rf"[^\W_]|[{_mark_ranges()}{_IGNORABLE}]"
+_TOKEN_RE = re.compile(rf"(?:{_WORD_CHARS})+")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A folded word and where it stands in the original text."""
+
+    text: str
+    start: int
+    end: int
+
+
+@lru_cache(maxsize=262_144)
+def fold_word(word: str) -> str:
+    """Fold one word to its matching form. Cached: news text repeats its words endlessly."""
+    text = word.translate(_IGNORABLE_TABLE)
+    if text.isascii():
+        return sys.intern(text.lower())
+    text = unicodedata.normalize("NFKC", text)
+    # Turkish capital dotted I folds to "i" + combining dot; the mark is stripped below.
+    text = text.casefold().translate(_EXTRA_FOLDS)
+    # Russian treats й as a letter of its own (ё, by contrast, is routinely written е).
+    decomposed = unicodedata.normalize("NFD", text.replace("й", "\ue000"))
+    stripped = _DIACRITICS_RE.sub("", decomposed).replace("\ue000", "й")
+    return sys.intern(unicodedata.normalize("NFC", stripped))
+
+
+def tokens(text: str) -> list[Token]:
+    """Split ``text`` into folded word tokens with their original offsets.
+
+    A word whose folded form contains a boundary (e.g. ``½`` -> ``1⁄2``) yields several tokens
+    sharing the original span."""
+    result: list[Token] = []
+    for m in _TOKEN_RE.finditer(text):
+        folded = fold_word(m.group())
+        if not folded:
+            continue
+        parts = _TOKEN_RE.findall(folded)
+        if len(parts) == 1 and parts[0] == folded:
+            result.append(Token(folded, m.start(), m.end()))
+        else:
+            result.extend(Token(p, m.start(), m.end()) for p in parts)
+    return result
+
+
+def fold_words(text: str) -> tuple[str, ...]:
+    """The folded words of ``text``, as a rule term is compiled."""
+    return tuple(t.text for t in tokens(text))

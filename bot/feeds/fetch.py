@@ -1,0 +1,148 @@
+"""Fetching a feed over HTTP, politely and within bounds (edge: httpx).
+
+Conditional GET (ETag, Last-Modified) so an unchanged feed costs one small request; a hash of the
+body so an unchanged body is never parsed again; a total time limit on top of httpx's connect and
+read time-outs; the body streamed and abandoned past the size limit, counted after
+decompression so that a gzip bomb is cut off too; redirects bounded, and a move is noticed when
+every hop was permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from bot.core.errors import FeedError, FeedGone
+from bot.core.models import Fetched
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d+)", re.IGNORECASE)
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
+)
+
+
+def make_client(
+    *,
+    user_agent: str,
+    connect_timeout: float,
+    read_timeout: float,
+    max_redirects: int,
+    max_connections: int,
+) -> httpx.AsyncClient:
+    """The shared HTTP client: one connection pool reused across every poll."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": user_agent, "Accept": ACCEPT},
+        timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+        follow_redirects=True,
+        max_redirects=max_redirects,
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+    )
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) as seconds from ``now``."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class Fetcher:
+    """Fetches feeds with a shared :class:`httpx.AsyncClient`."""
+
+    def __init__(self, client: httpx.AsyncClient, *, max_body: int, total_timeout: float) -> None:
+        self._client = client
+        self.max_body = max_body
+        self.total_timeout = total_timeout
+
+    async def fetch(
+        self, feed: str, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> Fetched:
+        """GET ``url``; raises :class:`FeedError` (or :class:`FeedGone`) naming ``feed``."""
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        try:
+            async with asyncio.timeout(self.total_timeout):
+                return await self._get(feed, url, headers)
+        except TimeoutError:
+            raise FeedError(feed, f"timed out after {self.total_timeout:g}s") from None
+        except httpx.TooManyRedirects as exc:
+            raise FeedError(feed, "too many redirects") from exc
+        except httpx.TimeoutException as exc:
+            raise FeedError(feed, f"timed out ({type(exc).__name__})") from exc
+        except httpx.InvalidURL as exc:
+            raise FeedError(feed, f"invalid URL: {exc}") from exc
+        except httpx.DecodingError as exc:
+            raise FeedError(feed, f"could not decode the response: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise FeedError(feed, f"network error: {type(exc).__name__}: {exc}") from exc
+
+    async def _get(self, feed: str, url: str, headers: dict[str, str]) -> Fetched:
+        async with self._client.stream("GET", url, headers=headers) as response:
+            final_url = str(response.url)
+            moved = bool(response.history) and all(
+                r.status_code in (301, 308) for r in response.history
+            )
+            status = response.status_code
+            if status == 304:
+                return Fetched(
+                    url=final_url,
+                    not_modified=True,
+                    permanent_url=final_url if moved else None,
+                    max_age=_max_age(response),
+                )
+            if status == 410:
+                raise FeedGone(feed, "HTTP 410 Gone: the publisher removed this feed")
+            if status in (429, 503):
+                wait = retry_after_seconds(response.headers.get("Retry-After"), datetime.now(UTC))
+                raise FeedError(feed, f"HTTP {status}", retry_after=wait)
+            if status >= 400:
+                raise FeedError(feed, f"HTTP {status} {response.reason_phrase}".rstrip())
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > self.max_body:
+                raise FeedError(
+                    feed, f"body of {int(length)} bytes exceeds the {self.max_body} limit"
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_body:
+                    raise FeedError(feed, f"body exceeds the {self.max_body} byte limit")
+                chunks.append(chunk)
+        body = b"".join(chunks)
+        return Fetched(
+            url=final_url,
+            not_modified=False,
+            body=body,
+            body_hash=hashlib.sha256(body).hexdigest(),
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+            content_type=response.headers.get("Content-Type"),
+            permanent_url=final_url if moved else None,
+            max_age=_max_age(response),
+        )
+
+
+def _max_age(response: httpx.Response) -> timedelta | None:
+    m = _MAX_AGE.search(response.headers.get("Cache-Control", ""))
+    return timedelta(seconds=int(m.group(1))) if m else None

@@ -1,0 +1,226 @@
+"""The polling use-case: one feed, fetched, parsed, checked for new stories, matched against the
+rules, and the resulting deliveries stored, all before anything is sent.
+
+Order matters for "nothing lost": the feed's new cache validators, its new stories and the
+deliveries they cause are committed in one transaction (:meth:`PollStore.commit_poll`). A crash
+before the commit means the next poll sees the same stories as new again; a crash after it
+leaves deliveries pending for the sender. The first successful poll of a feed only records what
+is there (see :class:`SeedPolicy`), so adding a feed never floods anyone.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from bot.core.errors import FeedError, FeedGone
+from bot.core.models import FeedSpec, FeedState, Fetched, NewDelivery, PollRecord, Story
+from bot.core.ports import FeedFetcher, FeedParser, PollStore
+from bot.core.rules import RuleBook
+from bot.core.schedule import (
+    PollPolicy,
+    SeedPolicy,
+    next_poll_after_failure,
+    next_poll_after_success,
+    stories_to_alert_on_seed,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll did, for logs, status and tests."""
+
+    feed: str
+    outcome: str
+    """``new`` (body parsed), ``not_modified`` (304), ``unchanged`` (same body), ``failed``,
+    ``gone`` (410: feed disabled) or ``seeded`` (first poll recorded the feed's contents)."""
+    state: FeedState
+    stories: int = 0
+    new_stories: int = 0
+    deliveries: int = 0
+    error: str | None = None
+
+
+class Pipeline:
+    """Polls feeds; holds the rules in force (:attr:`rules`, replaced on reload)."""
+
+    def __init__(
+        self,
+        *,
+        fetcher: FeedFetcher,
+        parser: FeedParser,
+        store: PollStore,
+        rules: RuleBook,
+        poll_policy: PollPolicy,
+        seed_policy: SeedPolicy,
+        clock: Callable[[], datetime],
+        rng: random.Random | None = None,
+        on_deliveries: Callable[[int], None] = lambda n: None,
+        on_feed_gone: Callable[[FeedSpec, str], None] = lambda spec, reason: None,
+        only_recipient: str | None = None,
+    ) -> None:
+        self.fetcher = fetcher
+        self.parser = parser
+        self.store = store
+        self.rules = rules
+        self.poll_policy = poll_policy
+        self.seed_policy = seed_policy
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.on_deliveries = on_deliveries
+        self.on_feed_gone = on_feed_gone
+        self.only_recipient = only_recipient
+        """When set (console mode), every match goes to this one chat instead of the rule's
+        targets and subscribers: a dry run prints each alert once."""
+
+    async def poll(self, spec: FeedSpec, state: FeedState) -> PollResult:
+        """Poll one feed. Never raises for a feed's own failure: it is recorded in the state."""
+        started = self.clock()
+        try:
+            fetched = await self.fetcher.fetch(
+                spec.name, state.url, etag=state.etag, last_modified=state.last_modified
+            )
+            if fetched.not_modified or (
+                fetched.body_hash is not None and fetched.body_hash == state.body_hash
+            ):
+                new_state = self._succeeded(spec, state, fetched, started, ttl=None)
+                await self.store.save_feed_state(new_state)
+                outcome = "not_modified" if fetched.not_modified else "unchanged"
+                log.debug("feed %s: %s", spec.name, outcome)
+                return PollResult(spec.name, outcome, new_state)
+            parsed = await self.parser.parse(
+                spec.name, fetched.body, fetched.url, fetched.content_type
+            )
+        except FeedGone as exc:
+            return await self._gone(spec, state, exc, started)
+        except FeedError as exc:
+            return await self._failed(spec, state, exc, started)
+        if parsed.warning:
+            log.info("feed %s: ill-formed but readable (%s)", spec.name, parsed.warning)
+        return await self._ingest(spec, state, fetched, parsed.stories, parsed.ttl, started)
+
+    async def _ingest(
+        self,
+        spec: FeedSpec,
+        state: FeedState,
+        fetched: Fetched,
+        stories: Sequence[Story],
+        ttl: timedelta | None,
+        started: datetime,
+    ) -> PollResult:
+        unseen = await self.store.unseen_keys(spec.name, (s.key for s in stories))
+        new = [s for s in stories if s.key in unseen]
+        seeding = not state.seeded
+        candidates = stories_to_alert_on_seed(new, started, self.seed_policy) if seeding else new
+        deliveries = await self._deliveries(spec, candidates)
+        new_state = self._succeeded(spec, state, fetched, started, ttl=ttl)
+        record = PollRecord(
+            feed=spec.name,
+            state=new_state,
+            stories=stories,
+            new_keys=frozenset(unseen),
+            deliveries=deliveries,
+        )
+        queued = await self.store.commit_poll(record, self.clock())
+        if queued:
+            self.on_deliveries(queued)
+        outcome = "seeded" if seeding else "new"
+        log.info(
+            "feed %s: %d stories, %d new, %d alerts queued%s",
+            spec.name,
+            len(stories),
+            len(new),
+            queued,
+            " (first poll: existing stories recorded, not alerted)" if seeding else "",
+        )
+        return PollResult(spec.name, outcome, new_state, len(stories), len(new), queued)
+
+    async def _deliveries(self, spec: FeedSpec, stories: Sequence[Story]) -> list[NewDelivery]:
+        book = self.rules
+        matched: list[tuple[Story, str, tuple[str, ...]]] = []
+        for story in stories:
+            for match in book.matcher.match(story):
+                matched.append((story, match.rule_id, match.terms))
+        if not matched:
+            return []
+        if self.only_recipient is not None:
+            return [NewDelivery(s.key, r, self.only_recipient, t) for s, r, t in matched]
+        subscribers = await self.store.subscribers({rule_id for _, rule_id, _ in matched})
+        deliveries = []
+        for story, rule_id, terms in matched:
+            rule = book.by_id[rule_id]
+            for chat in dict.fromkeys((*rule.notify, *subscribers.get(rule_id, ()))):
+                deliveries.append(NewDelivery(story.key, rule_id, chat, terms))
+        return deliveries
+
+    def _succeeded(
+        self,
+        spec: FeedSpec,
+        state: FeedState,
+        fetched: Fetched,
+        now: datetime,
+        ttl: timedelta | None,
+    ) -> FeedState:
+        server_delay = max((d for d in (fetched.max_age, ttl) if d is not None), default=None)
+        changed_body = not fetched.not_modified
+        return replace(
+            state,
+            url=fetched.permanent_url or state.url,
+            etag=fetched.etag if changed_body else state.etag,
+            last_modified=fetched.last_modified if changed_body else state.last_modified,
+            body_hash=fetched.body_hash if changed_body else state.body_hash,
+            seeded=True,
+            last_polled_at=now,
+            last_success_at=now,
+            consecutive_failures=0,
+            next_poll_at=next_poll_after_success(
+                now, spec.interval, self.poll_policy, self.rng, server_min_delay=server_delay
+            ),
+        )
+
+    async def _failed(
+        self, spec: FeedSpec, state: FeedState, exc: FeedError, now: datetime
+    ) -> PollResult:
+        failures = state.consecutive_failures + 1
+        retry_after = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+        new_state = replace(
+            state,
+            last_polled_at=now,
+            last_error=exc.reason,
+            last_error_at=now,
+            consecutive_failures=failures,
+            next_poll_at=next_poll_after_failure(
+                now, spec.interval, failures, self.poll_policy, self.rng, retry_after=retry_after
+            ),
+        )
+        await self.store.save_feed_state(new_state)
+        log.warning(
+            "feed %s: %s (failure %d in a row; next try %s)",
+            spec.name,
+            exc.reason,
+            failures,
+            new_state.next_poll_at,
+        )
+        return PollResult(spec.name, "failed", new_state, error=exc.reason)
+
+    async def _gone(
+        self, spec: FeedSpec, state: FeedState, exc: FeedGone, now: datetime
+    ) -> PollResult:
+        new_state = replace(
+            state,
+            last_polled_at=now,
+            last_error=exc.reason,
+            last_error_at=now,
+            consecutive_failures=state.consecutive_failures + 1,
+            disabled=True,
+            next_poll_at=None,
+        )
+        await self.store.save_feed_state(new_state)
+        log.error("feed %s: %s; the feed is disabled until its URL changes", spec.name, exc.reason)
+        self.on_feed_gone(spec, exc.reason)
+        return PollResult(spec.name, "gone", new_state, error=exc.reason)

@@ -1,0 +1,5 @@
+"""Persistence (edge: SQLAlchemy). The same code serves SQLite (the default) and PostgreSQL."""
+
+from bot.storage.store import Store
+
+__all__ = ["Store"]

@@ -1,0 +1,158 @@
+"""The database schema, as SQLAlchemy Core tables, and the ordered list of migrations.
+
+``SCHEMA_VERSION`` names the schema these tables describe. A new database is created at that
+version directly; an existing one is brought forward by running, in order, every migration newer
+than the version recorded in ``schema_migrations``, each in its own transaction. Adding a column
+therefore means: change the table here, bump ``SCHEMA_VERSION``, and append a migration that
+alters existing databases the same way (tests check that both paths give the same schema).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# Integer primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("seeded", Boolean, nullable=False, default=False),
+    Column("last_polled_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("next_poll_at", UTCDateTime),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("feed", String(100), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("link", Text),
+    Column("summary", Text, nullable=False, default=""),
+    Column("published_at", UTCDateTime),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    UniqueConstraint("feed", "key", name="uq_stories_feed_key"),
+)
+Index("ix_stories_last_seen", stories.c.last_seen_at)
+
+chats = Table(
+    "chats",
+    metadata,
+    Column("chat", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False, default="unknown"),
+    Column("title", Text),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("status_reason", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("chat", String(64), primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_subscriptions_rule", subscriptions.c.rule_id)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("chat", String(64), nullable=False),
+    Column("matched_terms", Text, nullable=False, default="[]"),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("plain", Boolean, nullable=False, default=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("message_id", BigInteger),
+    Column("last_error", Text),
+    UniqueConstraint("story_id", "rule_id", "chat", name="uq_deliveries_story_rule_chat"),
+)
+Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
+Index("ix_deliveries_chat", deliveries.c.chat, deliveries.c.status)
+
+SCHEMA_VERSION = 1
+
+Migration = Callable[[Connection], Any]
+MIGRATIONS: list[tuple[int, Migration]] = [
+    # (version, function that brings a database at version-1 to version), in order.
+]
+
+
+def create_latest(connection: Connection) -> None:
+    """Create every table of a new database at :data:`SCHEMA_VERSION`."""
+    metadata.create_all(connection)
+    connection.execute(
+        schema_migrations.insert(), {"version": SCHEMA_VERSION, "applied_at": datetime.now(UTC)}
+    )

@@ -1,0 +1,1 @@
+"""Telegram (edge: python-telegram-bot): sending alerts and answering people's commands."""

@@ -1,0 +1,119 @@
+"""Sending messages with python-telegram-bot, with its errors mapped to the project's own.
+
+The mapping is what lets the sender act on the Bot API's answers: 429 -> :class:`RateLimited`,
+a migrated group -> :class:`ChatMoved`, 403 -> :class:`ChatUnavailable`, a 400 about the text
+-> :class:`BadMessage`, time-outs and network or server errors -> :class:`TransientDeliveryError`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from telegram import Bot, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+
+from bot.core.errors import (
+    BadMessage,
+    ChatMoved,
+    ChatUnavailable,
+    DeliveryError,
+    RateLimited,
+    TransientDeliveryError,
+)
+from bot.telegram import texts
+
+log = logging.getLogger(__name__)
+
+# 400 answers that mean the chat, not the message, is the problem.
+_CHAT_GONE = (
+    "chat not found",
+    "user not found",
+    "peer_id_invalid",
+    "group chat was deactivated",
+    "need administrator rights",
+    "not enough rights",
+    "have no rights",
+)
+
+
+def chat_id(chat: str) -> int | str:
+    """Our chat string as the Bot API wants it: an int id or an ``@username``."""
+    return chat if chat.startswith("@") else int(chat)
+
+
+def is_group(chat: str) -> bool:
+    """Groups, supergroups and channels have negative ids; ``@username`` targets are public
+    channels or groups. Both are held to the per-group limit."""
+    return chat.startswith(("@", "-"))
+
+
+def _seconds(value: int | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def map_error(chat: str, exc: TelegramError) -> DeliveryError:
+    """The project error for a Bot API error about ``chat``."""
+    if isinstance(exc, RetryAfter):
+        return RateLimited(chat, _seconds(exc.retry_after))
+    if isinstance(exc, ChatMigrated):
+        return ChatMoved(chat, str(exc.new_chat_id))
+    if isinstance(exc, Forbidden):
+        return ChatUnavailable(chat, exc.message)
+    if isinstance(exc, BadRequest):
+        if any(marker in exc.message.lower() for marker in _CHAT_GONE):
+            return ChatUnavailable(chat, exc.message)
+        return BadMessage(chat, exc.message)
+    if isinstance(exc, InvalidToken):
+        return TransientDeliveryError(chat, "the bot token was rejected (check TELEGRAM_BOT_TOKEN)")
+    if isinstance(exc, NetworkError):
+        return TransientDeliveryError(chat, f"{type(exc).__name__}: {exc.message}")
+    return TransientDeliveryError(chat, f"{type(exc).__name__}: {exc.message}")
+
+
+class TelegramMessenger:
+    """Implements :class:`bot.core.ports.Messenger` on a python-telegram-bot :class:`Bot`."""
+
+    def __init__(self, bot: Bot, admins: Sequence[int]) -> None:
+        self.bot = bot
+        self.admins = tuple(admins)
+
+    def is_group(self, chat: str) -> bool:
+        return is_group(chat)
+
+    async def send(self, chat: str, html: str | None, plain: str) -> int | None:
+        if not (chat.startswith("@") or chat.lstrip("-").isdigit()):
+            # e.g. alerts queued for the console before a token was configured
+            raise ChatUnavailable(chat, "not a Telegram chat")
+        try:
+            message = await self.bot.send_message(
+                chat_id=chat_id(chat),
+                text=html if html is not None else plain,
+                parse_mode=ParseMode.HTML if html is not None else None,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        except TelegramError as exc:
+            raise map_error(chat, exc) from exc
+        return message.message_id
+
+    async def notify_admins(self, text: str) -> None:
+        for admin in self.admins:
+            try:
+                await self.bot.send_message(
+                    chat_id=admin,
+                    text=texts.ADMIN_NOTICE.format(text=html.escape(text)),
+                    parse_mode=ParseMode.HTML,
+                )
+            except TelegramError as exc:
+                log.warning("could not notify admin %s: %s", admin, map_error(str(admin), exc))

@@ -1,0 +1,117 @@
+"""YAML files with positions: safe loading that remembers the line and column of every value.
+
+Validation errors can then name the exact place in the user's file. Only PyYAML's safe loader is
+used (no arbitrary Python objects), and ``${VAR}`` / ``${VAR:-default}`` in string values are
+replaced from the environment, so that secrets such as the bot token stay out of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.core.errors import ConfigError, Problem
+
+Path_ = tuple[str | int, ...]
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A parsed YAML document and the (line, column) of every key and value, 1-based."""
+
+    file: str
+    data: Any
+    positions: dict[Path_, tuple[int, int]]
+
+    def where(self, path: Path_) -> tuple[int | None, int | None]:
+        """The position of ``path``, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            pos = self.positions.get(tuple(path[:end]))
+            if pos is not None:
+                return pos
+        return None, None
+
+    def problem(self, path: Path_, message: str) -> Problem:
+        line, column = self.where(path)
+        key = ".".join(str(p) for p in path) or None
+        return Problem(self.file, message, line, column, key)
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` from ``env``; an unset VAR without a default
+    becomes the empty string (a missing token then means console mode, not a crash)."""
+    return _VAR_RE.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), text)
+
+
+class _Builder:
+    """Turns a composed YAML node tree into Python data, recording positions on the way."""
+
+    def __init__(self, loader: yaml.SafeLoader, file: str, env: Mapping[str, str]) -> None:
+        self.loader = loader
+        self.file = file
+        self.env = env
+        self.positions: dict[Path_, tuple[int, int]] = {}
+
+    def _problem(self, node: yaml.Node, message: str) -> ConfigError:
+        mark = node.start_mark
+        return ConfigError([Problem(self.file, message, mark.line + 1, mark.column + 1)])
+
+    def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
+        self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str | int, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node)
+                if not isinstance(key, (str, int)) or isinstance(key, bool):
+                    raise self._problem(key_node, "keys must be plain strings")
+                if key in result:
+                    raise self._problem(key_node, f"duplicate key {key!r}")
+                result[key] = self.build(value_node, (*path, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        value = self.loader.construct_object(node)
+        if isinstance(value, str) and "${" in value:
+            value = interpolate(value, self.env)
+        return value
+
+
+def load(path: Path, env: Mapping[str, str] | None = None) -> Located:
+    """Parse a YAML file safely, with positions. Raises :class:`ConfigError` naming the file and
+    line for unreadable files and YAML syntax errors."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(file, "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(file, f"cannot read file: {exc}")]) from exc
+    return loads(text, file, env)
+
+
+def loads(text: str, file: str, env: Mapping[str, str] | None = None) -> Located:
+    """Parse YAML text; see :func:`load`."""
+    env = os.environ if env is None else env
+    loader = yaml.SafeLoader(text)
+    builder = _Builder(loader, file, env)
+    try:
+        node = loader.get_single_node()
+        data = None if node is None else builder.build(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        message = f"invalid YAML: {exc.problem or exc}"
+        raise ConfigError([Problem(file, message, line, column)]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(file, f"invalid YAML: {exc}")]) from exc
+    finally:
+        loader.dispose()
+    return Located(file, data, builder.positions)
