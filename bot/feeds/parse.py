@@ -13,6 +13,7 @@ import asyncio
 import calendar
 import hashlib
 import multiprocessing
+import unicodedata
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -92,18 +93,29 @@ def _when(entry: Any) -> datetime | None:
     return None
 
 
-def _text(value: Any) -> str:
-    return html_to_text(value if isinstance(value, str) else "")[:MAX_TEXT]
+def _text(value: Any, kind: str | None = None, *, single_line: bool = False) -> str:
+    """Plain text of a feed value; markup is stripped only from values that are HTML."""
+    if not isinstance(value, str):
+        return ""
+    if kind == "text/plain":
+        text = " ".join(value.split()) if single_line else value.strip()
+        return unicodedata.normalize("NFC", text)[:MAX_TEXT]
+    return html_to_text(value, single_line=single_line)[:MAX_TEXT]
+
+
+def _kind(entry: Any, key: str) -> str | None:
+    detail = entry.get(f"{key}_detail")
+    return detail.get("type") if isinstance(detail, dict) else None
 
 
 def _story(feed: str, entry: Any, base_url: str, language: str | None) -> Story | None:
-    title = html_to_text(entry.get("title") or "", single_line=True)[:1000]
+    title = _text(entry.get("title") or "", _kind(entry, "title"), single_line=True)[:1000]
     link = entry.get("link") or None
     if link:
         link = urljoin(base_url, link.strip())
-    summary = _text(entry.get("summary") or entry.get("description") or "")
-    contents = entry.get("content") or []
-    content = _text(" ".join(c.get("value", "") for c in contents if isinstance(c, dict)))
+    summary = _text(entry.get("summary") or "", _kind(entry, "summary"))
+    contents = [c for c in entry.get("content") or [] if isinstance(c, dict)]
+    content = "\n".join(_text(c.get("value", ""), c.get("type")) for c in contents).strip()
     if content == summary:
         content = ""
     if not (title or summary or content or link):
@@ -153,6 +165,8 @@ class ParserPool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self.parsed = 0
+        """Bodies parsed so far (an unchanged feed must not add to it)."""
         self._executor: Executor | None = None
 
     def _pool(self) -> Executor:
@@ -169,6 +183,7 @@ class ParserPool:
 
     async def parse(self, feed: str, body: bytes, url: str, content_type: str | None) -> ParsedFeed:
         loop = asyncio.get_running_loop()
+        self.parsed += 1
         try:
             return await loop.run_in_executor(
                 self._pool(), parse_feed, feed, body, url, content_type

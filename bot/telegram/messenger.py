@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+import warnings
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.core.errors import (
     BadMessage,
@@ -59,14 +61,18 @@ def is_group(chat: str) -> bool:
     return chat.startswith(("@", "-"))
 
 
-def _seconds(value: int | timedelta) -> float:
+def _retry_after(exc: RetryAfter) -> float:
+    # PTB 22 warns on reading retry_after unless PTB_TIMEDELTA is set; either type is handled.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def map_error(chat: str, exc: TelegramError) -> DeliveryError:
     """The project error for a Bot API error about ``chat``."""
     if isinstance(exc, RetryAfter):
-        return RateLimited(chat, _seconds(exc.retry_after))
+        return RateLimited(chat, _retry_after(exc))
     if isinstance(exc, ChatMigrated):
         return ChatMoved(chat, str(exc.new_chat_id))
     if isinstance(exc, Forbidden):

@@ -1,0 +1,323 @@
+"""End to end through the real wiring: the App built from a config file, polling a loopback feed
+server and talking to a loopback fake of the Telegram Bot API (python-telegram-bot pointed at it
+with its base URL). Nothing of ours is mocked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.app import App, Options
+from bot.config import load_config
+from bot.core.models import FeedState
+from tests.fakes.feed_server import Delay, FeedServer, Garbage, Status
+from tests.fakes.feedgen import Item, rss
+from tests.fakes.telegram_api import FakeTelegram
+
+CHANNEL = -1001000
+GROUP = -1002000
+USER = 1001
+OTHER_USER = 1002
+
+RULES = {
+    "drones.yaml": """
+        rules:
+          - id: drones
+            title: Turkish drones
+            any: [Bayraktar, "TB2", Akinci]
+            notify: ["@defence_news", "-1002000"]
+          - id: karabakh
+            title: Karabakh
+            any: [Nagorno-Karabakh, Qarabağ, Карабах]
+    """
+}
+
+
+def item(n: int, title: str) -> Item:
+    return Item(
+        title=title,
+        link=f"https://news.example.invalid/{n}",
+        guid=f"story-{n}",
+        summary=f"Summary of story {n}",
+        published=datetime(2026, 11, 24, 10, n % 60, tzinfo=UTC),
+    )
+
+
+@pytest.fixture
+def fake(telegram: FakeTelegram) -> FakeTelegram:
+    telegram.add_channel(CHANNEL, "defence_news", "Defence news", admins=[USER])
+    telegram.add_group(GROUP, "Analysts", supergroup=True, admins=[USER], members=[OTHER_USER])
+    telegram.add_user(USER, "Ayla")
+    telegram.add_user(OTHER_USER, "Boris")
+    return telegram
+
+
+MakeApp = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture
+async def make_app(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    fake: FakeTelegram,
+    db_url: str,
+) -> AsyncIterator[MakeApp]:
+    apps: list[App] = []
+
+    async def make(
+        *, feeds: dict[str, str] | None = None, token: bool = True, extra: str = ""
+    ) -> App:
+        feeds = feeds or {"news": "/news.xml"}
+        feed_lines = "".join(
+            f"  - name: {name}\n    url: {feed_server.url(path)}\n" for name, path in feeds.items()
+        )
+        telegram = (
+            f"telegram:\n  token: '{fake.token}'\n  api_url: {fake.base_url}\n"
+            f"  poll_timeout: 1s\n  admins: [{USER}]\n"
+            if token
+            else ""
+        )
+        path = write_config(
+            f"{telegram}storage:\n  url: {db_url}\n"
+            "polling:\n  interval: 1s\n  min_interval: 1s\n  timeout: 2s\n  jitter: 0\n"
+            f"{extra}feeds:\n{feed_lines}",
+            RULES,
+        )
+        app = await App.create(load_config(path), Options(parse_workers=1, drain_budget=10))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        await app.close()
+
+
+@asynccontextmanager
+async def running(app: App) -> AsyncIterator[None]:
+    """The app's full run loop (scheduler, sender, Telegram updates) in the background."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop))
+    try:
+        if app.telegram is not None:
+            await asyncio.wait_for(app.telegram.ready.wait(), 10)
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+async def until(app: App, check: Callable[[FeedState], bool], *feeds: str) -> None:
+    """Wait (up to 10 s) until every named feed's state passes ``check``."""
+    names = feeds or tuple(app.specs)
+    for _ in range(1000):
+        if all((state := app.states.get(n)) is not None and check(state) for n in names):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"feeds {names}: {[app.states.get(n) for n in names]}")
+
+
+async def seeded(app: App, *feeds: str) -> None:
+    """Wait until the scheduler's first poll has recorded what the feeds held."""
+    await until(app, lambda state: state.seeded, *feeds)
+
+
+def alerts_to(fake: FakeTelegram, chat: int) -> list[str]:
+    return [m.plain_text for m in fake.messages_to(chat)]
+
+
+async def test_first_poll_seeds_then_new_matches_reach_every_target_exactly_once(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    items = [item(1, "Bayraktar TB2 shown at an air show")]  # matches, but already there
+    feed_server.set_feed("/news.xml", rss(items))
+    app = await make_app()
+    await app.store.subscribe(str(USER), "drones", datetime.now(UTC))
+    results = await app.run_once()
+    assert [r.outcome for r in results] == ["seeded"]
+    assert fake.sent == [], "the first poll of a feed alerts on nothing"
+
+    items += [item(2, "Azerbaijan buys more Akinci drones"), item(3, "Weather in Baku")]
+    feed_server.set_feed("/news.xml", rss(items))
+    results = await app.run_once()
+    assert [(r.outcome, r.new_stories, r.deliveries) for r in results] == [("new", 2, 3)]
+    for chat in (CHANNEL, GROUP, USER):
+        texts = alerts_to(fake, chat)
+        assert len(texts) == 1, (chat, texts)
+        assert "Azerbaijan buys more Akinci drones" in texts[0]
+        assert "Akinci" in texts[0] and "Turkish drones" in texts[0]
+    assert alerts_to(fake, OTHER_USER) == []
+    assert not any("Weather" in m.plain_text for m in fake.sent), "non-matching story sent"
+
+    before = len(fake.sent)
+    await app.run_once()
+    assert len(fake.sent) == before, "a story is alerted once"
+    assert fake.rejected == []
+
+
+async def test_restart_sends_nothing_again_and_unchanged_feeds_are_not_parsed(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "Old news")]))
+    feed_server.set_feed("/plain.xml", rss([item(1, "Old news")]), etag=False, last_modified=False)
+    feeds = {"news": "/news.xml", "plain": "/plain.xml"}
+    app = await make_app(feeds=feeds)
+    await app.run_once()
+    for path in feeds.values():
+        feed_server.set_feed(
+            path,
+            rss([item(1, "Old news"), item(2, "Bayraktar TB3 flies")]),
+            etag=path == "/news.xml",
+            last_modified=path == "/news.xml",
+        )
+    await app.run_once()
+    delivered = len(fake.sent)
+    assert delivered == 4  # 2 feeds x (channel + group)
+    await app.close()
+
+    restarted = await make_app(feeds=feeds)
+    results = {r.feed: r.outcome for r in await restarted.run_once()}
+    assert results == {"news": "not_modified", "plain": "unchanged"}
+    assert restarted.parser.parsed == 0, "a 304 or an identical body is never parsed"
+    assert feed_server.responses("/news.xml")[-1] == 304
+    assert len(fake.sent) == delivered, "a restart re-sends nothing"
+
+
+async def test_failing_feeds_do_not_stop_the_others(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    good = [item(1, "Quiet day")]
+    feed_server.set_feed("/good.xml", rss(good))
+    for path, behavior in {
+        "/slow.xml": Delay(30),
+        "/broken.xml": Status(500),
+        "/garbage.xml": Garbage(size=2000),
+    }.items():
+        feed_server.set_feed(path, rss(good))
+        feed_server.set_behavior(path, behavior)
+    app = await make_app(
+        feeds={
+            "slow": "/slow.xml",
+            "broken": "/broken.xml",
+            "garbage": "/garbage.xml",
+            "good": "/good.xml",
+        }
+    )
+    async with running(app):
+        await seeded(app, "good")
+        await until(app, lambda state: state.consecutive_failures > 0, "slow", "broken", "garbage")
+        good.append(item(2, "Bayraktar spotted over the border"))
+        feed_server.set_feed("/good.xml", rss(good))
+        await fake.wait_for_async(lambda: len(fake.messages_to(CHANNEL)) == 1, timeout=10)
+    states = await app.store.feed_states()
+    assert states["good"].consecutive_failures == 0 and states["good"].last_error is None
+    assert "timed out" in (states["slow"].last_error or "")
+    assert "HTTP 500" in (states["broken"].last_error or "")
+    assert "not a feed" in (states["garbage"].last_error or "")
+    for name in ("slow", "broken", "garbage"):
+        assert states[name].consecutive_failures >= 1, name
+        assert states[name].next_poll_at is not None
+
+
+async def test_subscribe_and_unsubscribe_from_telegram_change_who_gets_alerts(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    items = [item(1, "Nothing yet")]
+    feed_server.set_feed("/news.xml", rss(items))
+    app = await make_app()
+    async with running(app):
+        await seeded(app)
+        fake.user_sends(USER, "/subscribe karabakh")
+        await fake.wait_for_async(
+            lambda: any("Subscribed" in t for t in alerts_to(fake, USER)), timeout=10
+        )
+        items.append(item(2, "Talks on Nagorno-Karabakh resume"))
+        feed_server.set_feed("/news.xml", rss(items))
+        await fake.wait_for_async(
+            lambda: any("Talks on Nagorno-Karabakh" in t for t in alerts_to(fake, USER)),
+            timeout=10,
+        )
+        fake.user_sends(USER, "/unsubscribe karabakh")
+        await fake.wait_for_async(
+            lambda: any("Unsubscribed" in t for t in alerts_to(fake, USER)), timeout=10
+        )
+        fake.user_sends(OTHER_USER, "/subscribe karabakh")
+        await fake.wait_for_async(
+            lambda: any("Subscribed" in t for t in alerts_to(fake, OTHER_USER)), timeout=10
+        )
+        items.append(item(3, "Qarabağ reconstruction news"))
+        feed_server.set_feed("/news.xml", rss(items))
+        await fake.wait_for_async(
+            lambda: any("Qarabağ reconstruction" in t for t in alerts_to(fake, OTHER_USER)),
+            timeout=10,
+        )
+        await asyncio.sleep(1)
+    user_alerts = [t for t in alerts_to(fake, USER) if "🔎" in t]
+    assert len(user_alerts) == 1 and "Talks on Nagorno-Karabakh" in user_alerts[0]
+    assert fake.rejected == []
+
+
+async def test_commands_answer_helpfully(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    async with running(app):
+        for text in (
+            "/start",
+            "/help",
+            "/rules",
+            "/subscribe dornes",
+            "/subscribe",
+            "/mine",
+            "/subscribe drones",
+            "/subscribe drones",
+            "/mine",
+        ):
+            fake.user_sends(USER, text)
+        await fake.wait_for_async(lambda: len(fake.messages_to(USER)) >= 9, timeout=10)
+    answers = alerts_to(fake, USER)
+    assert "Hello" in answers[0]
+    assert "/subscribe" in answers[1]
+    assert "drones" in answers[2] and "karabakh" in answers[2]
+    assert "Did you mean drones?" in answers[3]
+    assert "Which topic?" in answers[4]
+    assert "don't follow any topic" in answers[5]
+    assert "Subscribed to Turkish drones" in answers[6]
+    assert "already follow" in answers[7]
+    assert "drones" in answers[8]
+    commands = [c["command"] for c in fake.commands or []]
+    assert {"start", "subscribe", "unsubscribe", "rules", "mine", "help"} <= set(commands)
+    assert fake.rejected == []
+
+
+async def test_deep_link_start_subscribes(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    async with running(app):
+        fake.user_sends(USER, "/start karabakh")
+        await fake.wait_for_async(lambda: len(fake.messages_to(USER)) >= 1, timeout=10)
+    assert "Subscribed to Karabakh" in alerts_to(fake, USER)[0]
+    assert await app.store.subscriptions_of(str(USER)) == ["karabakh"]
+
+
+async def test_group_members_who_are_not_admins_cannot_subscribe_the_group(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    async with running(app):
+        fake.user_sends(OTHER_USER, "/subscribe karabakh", chat_id=GROUP)
+        await fake.wait_for_async(lambda: len(fake.messages_to(GROUP)) >= 1, timeout=10)
+        fake.user_sends(USER, "/subscribe@newsbot_test_bot karabakh", chat_id=GROUP)
+        await fake.wait_for_async(lambda: len(fake.messages_to(GROUP)) >= 2, timeout=10)
+    refused, accepted = alerts_to(fake, GROUP)
+    assert "Only the group's admins" in refused
+    assert "Subscribed" in accepted
+    assert await app.store.subscriptions_of(str(GROUP)) == ["karabakh"]

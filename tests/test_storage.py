@@ -1,0 +1,267 @@
+"""Storage on a real SQLite file and, when configured, on PostgreSQL: the same code for both."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import StatementError
+
+from bot.core.errors import StorageError
+from bot.core.models import FeedSpec, FeedState, NewDelivery, PollRecord, Story
+from bot.storage import Store, schema
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+SPEC = FeedSpec("news", "https://example.invalid/feed", timedelta(minutes=10))
+
+
+def story(key: str, title: str = "A story") -> Story:
+    return Story(feed="news", key=key, title=title, link=f"https://example.invalid/{key}")
+
+
+def record(
+    state: FeedState, stories: list[Story], new: set[str], deliveries: list[NewDelivery]
+) -> PollRecord:
+    return PollRecord("news", state, stories, frozenset(new), deliveries)
+
+
+async def test_schema_is_created_at_the_current_version(store: Store) -> None:
+    assert await store.schema_version() == schema.SCHEMA_VERSION
+
+
+async def test_reopening_keeps_data_and_does_not_migrate_again(db_url: str) -> None:
+    first = await Store.open(db_url)
+    await first.subscribe("42", "drones", NOW)
+    await first.close()
+    second = await Store.open(db_url)
+    try:
+        assert await second.subscriptions_of("42") == ["drones"]
+        assert await second.schema_version() == schema.SCHEMA_VERSION
+    finally:
+        await second.close()
+
+
+async def test_a_database_newer_than_the_code_is_refused(db_url: str) -> None:
+    st = await Store.open(db_url)
+    async with st._engine.begin() as conn:  # simulate a newer release having run
+        await conn.execute(
+            text("INSERT INTO schema_migrations (version, applied_at) VALUES (:v, :t)"),
+            {"v": schema.SCHEMA_VERSION + 1, "t": NOW.replace(tzinfo=None)},
+        )
+    await st.close()
+    with pytest.raises(StorageError, match="newer than this bot"):
+        await Store.open(db_url)
+
+
+async def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StorageError, match="cannot open database"):
+        await Store.open(f"sqlite+aiosqlite:///{blocker}/sub/db.sqlite")
+
+
+async def test_datetimes_come_back_utc_aware(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.save_feed_state(
+        replace(state, last_success_at=NOW, next_poll_at=NOW + timedelta(minutes=5))
+    )
+    again = (await store.feed_states())["news"]
+    assert again.last_success_at == NOW
+    assert again.last_success_at is not None and again.last_success_at.tzinfo is not None
+    assert again.next_poll_at == NOW + timedelta(minutes=5)
+
+
+async def test_naive_datetimes_are_rejected(store: Store) -> None:
+    await store.sync_feeds([SPEC], NOW)
+    # A naive datetime is a programming error: it is not wrapped as a storage failure.
+    with pytest.raises(StatementError, match="naive datetime"):
+        await store.subscribe("1", "r", datetime(2026, 1, 1))
+
+
+async def test_sync_feeds_resets_state_when_the_url_changes(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.save_feed_state(replace(state, etag='"abc"', seeded=True, consecutive_failures=3))
+    moved = FeedSpec("news", "https://example.invalid/other", SPEC.interval)
+    again = (await store.sync_feeds([moved], NOW))["news"]
+    assert again.url == moved.url
+    assert again.etag is None and again.consecutive_failures == 0
+    assert again.seeded, "stories already seen stay seen: a new URL must not re-alert them"
+
+
+async def test_commit_poll_stores_new_stories_and_their_deliveries_once(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    stories = [story("a"), story("b")]
+    assert await store.unseen_keys("news", ["a", "b"]) == {"a", "b"}
+    deliveries = [
+        NewDelivery("a", "drones", "42", ("Bayraktar",)),
+        NewDelivery("a", "drones", "@channel", ("Bayraktar",)),
+    ]
+    assert await store.commit_poll(record(state, stories, {"a", "b"}, deliveries), NOW) == 2
+    assert await store.unseen_keys("news", ["a", "b", "c"]) == {"c"}
+    # The same poll committed again (e.g. by a second instance) queues nothing more.
+    assert await store.commit_poll(record(state, stories, {"a", "b"}, deliveries), NOW) == 0
+    assert await store.pending_count() == 2
+
+
+async def test_commit_poll_updates_feed_state_in_the_same_transaction(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    new_state = replace(state, etag='"v2"', body_hash="h", seeded=True, last_success_at=NOW)
+    await store.commit_poll(record(new_state, [story("a")], {"a"}, []), NOW)
+    saved = (await store.feed_states())["news"]
+    assert (saved.etag, saved.body_hash, saved.seeded) == ('"v2"', "h", True)
+
+
+async def test_claim_due_leases_deliveries_until_marked(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.commit_poll(
+        record(
+            state,
+            [story("a", "Title <&>")],
+            {"a"},
+            [NewDelivery("a", "drones", "42", ("TB2", "Bayraktar"))],
+        ),
+        NOW,
+    )
+    claimed = await store.claim_due(NOW, timedelta(seconds=60), 10)
+    assert len(claimed) == 1
+    alert = claimed[0]
+    assert (alert.chat, alert.rule_id, alert.matched_terms) == (
+        "42",
+        "drones",
+        ("TB2", "Bayraktar"),
+    )
+    assert alert.story.title == "Title <&>"
+    # Leased: nobody else gets it while the lease runs...
+    assert await store.claim_due(NOW + timedelta(seconds=59), timedelta(seconds=60), 10) == []
+    # ...and if the sender died, it comes back when the lease runs out.
+    again = await store.claim_due(NOW + timedelta(seconds=61), timedelta(seconds=60), 10)
+    assert [a.delivery_id for a in again] == [alert.delivery_id]
+    await store.mark_sent(alert.delivery_id, 7, NOW)
+    assert await store.claim_due(NOW + timedelta(hours=1), timedelta(seconds=60), 10) == []
+    assert await store.delivery_counts() == {"sent": 1}
+
+
+async def test_retry_release_and_park(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.commit_poll(
+        record(
+            state,
+            [story("a")],
+            {"a"},
+            [NewDelivery("a", "r", "1", ()), NewDelivery("a", "r", "2", ())],
+        ),
+        NOW,
+    )
+    one, two = await store.claim_due(NOW, timedelta(seconds=60), 10)
+    attempts = await store.retry_later(one.delivery_id, NOW + timedelta(seconds=30), "boom")
+    assert attempts == 1
+    await store.release([two.delivery_id], NOW)
+    due = await store.claim_due(NOW, timedelta(seconds=60), 10)
+    assert [a.delivery_id for a in due] == [two.delivery_id]
+    due = await store.claim_due(NOW + timedelta(seconds=31), timedelta(seconds=60), 10)
+    assert [(a.delivery_id, a.attempts) for a in due] == [(one.delivery_id, 1)]
+    await store.park(one.delivery_id, "gave up", NOW)
+    assert (await store.delivery_counts())["parked"] == 1
+
+
+async def test_plain_flag_survives_a_retry(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.commit_poll(
+        record(state, [story("a")], {"a"}, [NewDelivery("a", "r", "1", ())]), NOW
+    )
+    (alert,) = await store.claim_due(NOW, timedelta(seconds=60), 10)
+    assert not alert.plain
+    await store.retry_later(alert.delivery_id, NOW, "can't parse entities", plain=True)
+    (again,) = await store.claim_due(NOW, timedelta(seconds=60), 10)
+    assert again.plain
+
+
+async def test_subscriptions(store: Store) -> None:
+    assert await store.subscribe("42", "drones", NOW) is True
+    assert await store.subscribe("42", "drones", NOW) is False
+    await store.subscribe("42", "karabakh", NOW)
+    await store.subscribe("-100", "drones", NOW)
+    assert await store.subscriptions_of("42") == ["drones", "karabakh"]
+    subs = await store.subscribers(["drones", "karabakh", "nothing"])
+    assert subs == {"drones": ["-100", "42"], "karabakh": ["42"]}
+    assert await store.unsubscribe("42", "drones") is True
+    assert await store.unsubscribe("42", "drones") is False
+    assert await store.subscriptions_of("42") == ["karabakh"]
+
+
+async def test_unsubscribing_drops_unsent_alerts_of_that_rule(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.subscribe("42", "drones", NOW)
+    await store.commit_poll(
+        record(state, [story("a")], {"a"}, [NewDelivery("a", "drones", "42", ())]), NOW
+    )
+    await store.unsubscribe("42", "drones")
+    assert await store.claim_due(NOW, timedelta(seconds=60), 10) == []
+
+
+async def test_blocked_chat_holds_its_alerts_and_start_resumes_them(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.subscribe("42", "drones", NOW)
+    await store.commit_poll(
+        record(state, [story("a")], {"a"}, [NewDelivery("a", "drones", "42", ())]), NOW
+    )
+    await store.set_chat_status("42", "blocked", NOW, reason="Forbidden: bot was blocked")
+    assert await store.claim_due(NOW, timedelta(seconds=60), 10) == []
+    assert await store.subscribers(["drones"]) == {}, "no new alerts are queued for it"
+    await store.set_chat_status("42", "active", NOW)
+    assert [a.chat for a in await store.claim_due(NOW, timedelta(seconds=60), 10)] == ["42"]
+    assert await store.subscribers(["drones"]) == {"drones": ["42"]}
+
+
+async def test_migrated_chat_takes_its_subscriptions_and_unsent_alerts(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.subscribe("-5", "drones", NOW)
+    await store.subscribe("-5", "karabakh", NOW)
+    await store.subscribe("-1005", "karabakh", NOW)
+    await store.commit_poll(
+        record(state, [story("a")], {"a"}, [NewDelivery("a", "drones", "-5", ())]), NOW
+    )
+    await store.migrate_chat("-5", "-1005", NOW)
+    assert await store.subscriptions_of("-5") == []
+    assert await store.subscriptions_of("-1005") == ["drones", "karabakh"]
+    assert [a.chat for a in await store.claim_due(NOW, timedelta(seconds=60), 10)] == ["-1005"]
+
+
+async def test_prune_forgets_old_stories_but_keeps_those_with_unsent_alerts(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.commit_poll(
+        record(
+            state,
+            [story("old"), story("pending")],
+            {"old", "pending"},
+            [NewDelivery("pending", "r", "1", ())],
+        ),
+        NOW - timedelta(days=100),
+    )
+    await store.commit_poll(record(state, [story("fresh")], {"fresh"}, []), NOW)
+    pruned = await store.prune(NOW, timedelta(days=90), timedelta(days=30))
+    assert pruned == (1, 0)
+    assert await store.unseen_keys("news", ["old", "pending", "fresh"]) == {"old"}
+    assert await store.story_count() == 2
+
+
+async def test_stories_still_in_the_feed_are_not_pruned(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.commit_poll(record(state, [story("a")], {"a"}, []), NOW - timedelta(days=100))
+    # Seen again in a later poll: its last-seen time is refreshed.
+    await store.commit_poll(record(state, [story("a")], set(), []), NOW - timedelta(days=1))
+    assert await store.prune(NOW, timedelta(days=90), timedelta(days=30)) == (0, 0)
+
+
+async def test_large_polls_are_chunked(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    stories = [story(f"k{i}") for i in range(1500)]
+    deliveries = [NewDelivery(f"k{i}", "r", "1", ("x",)) for i in range(1500)]
+    queued = await store.commit_poll(
+        record(state, stories, {s.key for s in stories}, deliveries), NOW
+    )
+    assert queued == 1500
+    assert await store.unseen_keys("news", [s.key for s in stories]) == set()
