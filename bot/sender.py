@@ -127,7 +127,10 @@ class Sender:
 
         async def send_one(alert: Alert) -> None:
             try:
-                await self._deliver(alert)
+                if not await self._deliver(alert):
+                    # Blocked or migrated: the store has already held or moved the chat's
+                    # other deliveries, so the rest of this batch for it is not attempted.
+                    queues.pop(alert.chat, None)
             finally:
                 busy.discard(alert.chat)
                 slots.release()
@@ -176,7 +179,8 @@ class Sender:
                 break
         return total
 
-    async def _deliver(self, alert: Alert) -> None:
+    async def _deliver(self, alert: Alert) -> bool:
+        """Send one alert and record the outcome; False if the chat can take no more now."""
         alert = self.describe(alert)
         plain = render_plain(alert)
         html = None if alert.plain else render_html(alert)
@@ -191,6 +195,7 @@ class Sender:
         except ChatMoved as exc:
             await self.store.migrate_chat(alert.chat, exc.new_chat, self.clock())
             log.info("chat %s migrated to %s; its alerts follow", alert.chat, exc.new_chat)
+            return False
         except ChatUnavailable as exc:
             self.stats.held += 1
             await self.store.set_chat_status(alert.chat, "blocked", self.clock(), reason=exc.reason)
@@ -198,6 +203,7 @@ class Sender:
             await self.messenger.notify_admins(
                 f"Alerts to chat {alert.chat} are held: {exc.reason}"
             )
+            return False
         except BadMessage as exc:
             if html is None:
                 await self._park(alert, str(exc))
@@ -213,6 +219,7 @@ class Sender:
             self.stats.sent += 1
             await self.store.mark_sent(alert.delivery_id, message_id, self.clock())
             log.info("sent %r to %s (rule %s)", alert.story.title[:80], alert.chat, alert.rule_id)
+        return True  # sent, or to be retried: the chat itself can take more
 
     async def _retry(self, alert: Alert, error: str) -> None:
         attempts = alert.attempts + 1

@@ -416,7 +416,7 @@ class Store:
     async def chat_statuses(self) -> dict[str, str]:
         async with self._tx() as conn:
             rows = await conn.execute(select(s.chats.c.chat, s.chats.c.status))
-            return dict(rows.tuples().all())
+            return {row.chat: row.status for row in rows}
 
     async def migrate_chat(self, old: str, new: str, now: datetime) -> None:
         """A group became a supergroup: move its subscriptions and unsent deliveries."""
