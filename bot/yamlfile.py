@@ -19,6 +19,7 @@ import yaml
 from bot.core.errors import ConfigError, Problem
 
 Path_ = tuple[str | int, ...]
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -65,6 +66,8 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
         self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+            raise self._problem(node, f"invalid YAML: unsupported tag {node.tag!r}")
         if isinstance(node, yaml.MappingNode):
             result: dict[str | int, Any] = {}
             for key_node, value_node in node.value:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import StatementError
 
 from bot.core.errors import StorageError
@@ -265,3 +265,29 @@ async def test_large_polls_are_chunked(store: Store) -> None:
     )
     assert queued == 1500
     assert await store.unseen_keys("news", [s.key for s in stories]) == set()
+
+
+async def test_an_upgrade_migrates_an_existing_database_and_keeps_its_data(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = await Store.open(db_url)
+    await old.subscribe("42", "drones", NOW)
+    await old.close()
+
+    def add_note_column(connection: Connection) -> None:
+        connection.execute(text("ALTER TABLE subscriptions ADD COLUMN note TEXT"))
+
+    # The next release: one more schema version with its migration.
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", [(schema.SCHEMA_VERSION, add_note_column)])
+    upgraded = await Store.open(db_url)
+    try:
+        assert await upgraded.schema_version() == schema.SCHEMA_VERSION
+        assert await upgraded.subscriptions_of("42") == ["drones"]
+        async with upgraded._engine.begin() as conn:
+            notes = (await conn.execute(text("SELECT note FROM subscriptions"))).all()
+        assert [tuple(row) for row in notes] == [(None,)]
+    finally:
+        await upgraded.close()
+    again = await Store.open(db_url)  # opening once more runs nothing twice
+    await again.close()

@@ -113,6 +113,8 @@ def _story(feed: str, entry: Any, base_url: str, language: str | None) -> Story 
     link = entry.get("link") or None
     if link:
         link = urljoin(base_url, link.strip())
+        if not link.lower().startswith(("http://", "https://")):
+            link = None  # feedparser falls back to ids such as tag: or urn: URIs
     summary = _text(entry.get("summary") or "", _kind(entry, "summary"))
     contents = [c for c in entry.get("content") or [] if isinstance(c, dict)]
     content = "\n".join(_text(c.get("value", ""), c.get("type")) for c in contents).strip()
