@@ -18,13 +18,14 @@ from typing import TextIO
 
 from bot.config import Config
 from bot.console import ConsoleMessenger
+from bot.core.errors import ConfigError
 from bot.core.models import FeedSpec, FeedState
 from bot.core.ports import Messenger
 from bot.core.rules import RuleBook
 from bot.feeds.fetch import Fetcher, make_client
 from bot.feeds.parse import ParserPool
 from bot.pipeline import Pipeline, PollResult
-from bot.rulefiles import load_rules
+from bot.rulefiles import load_rules, rules_fingerprint
 from bot.scheduler import FeedScheduler
 from bot.sender import Sender, SendPolicy, with_titles
 from bot.storage import Store
@@ -61,7 +62,11 @@ class App:
         self.store = store
         self.options = options
         self.clock = options.clock
-        self.rules = RuleBook(load_rules(config.rules_path))
+        self.feed_tags = {f.name: f.tags for f in config.feeds}
+        self.rules: RuleBook = load_rules(config.rules_path, self.feed_tags).book(self.feed_tags)
+        self.rules_error: str | None = None
+        """Why the last reload was refused (the previous rules stay in force), or None."""
+        self._rules_fingerprint = rules_fingerprint(config.rules_path)
         self.specs: dict[str, FeedSpec] = {s.name: s for s in config.feed_specs()}
         self.states: dict[str, FeedState] = {}
         polling = config.polling
@@ -81,7 +86,13 @@ class App:
                 token=token,
                 api_url=config.telegram.api_url,
                 admins=config.telegram.admins,
-                commands=Commands(store, lambda: self.rules, self.clock),
+                commands=Commands(
+                    store,
+                    lambda: self.rules,
+                    self.clock,
+                    admins=config.telegram.admins,
+                    reload=self.reload_rules,
+                ),
                 poll_timeout=config.telegram.poll_timeout.total_seconds(),
             )
             messenger = self.telegram.messenger
@@ -92,7 +103,7 @@ class App:
             store=store,
             messenger=messenger,
             clock=self.clock,
-            describe=with_titles(self.rules.titles, config.feed_titles()),
+            describe=with_titles(lambda: self.rules.titles(), config.feed_titles()),
             policy=options.send_policy,
         )
         self.pipeline = Pipeline(
@@ -175,6 +186,7 @@ class App:
             when = state.next_poll_at or now
             self.scheduler.schedule(name, max(when, now + timedelta(seconds=rng.uniform(0, 3))))
         self.scheduler.every("prune", timedelta(hours=6), self._prune)
+        self.scheduler.every("rules-watch", timedelta(seconds=2), self._watch_rules)
         self.scheduler.start()
         log.info(
             "running: %d feeds, %d rules, delivering to %s",
@@ -189,6 +201,32 @@ class App:
             log.info("stopping")
             await self.scheduler.shutdown()
             await sender
+
+    async def _watch_rules(self) -> None:
+        if rules_fingerprint(self.config.rules_path) != self._rules_fingerprint:
+            await self.reload_rules()
+
+    async def reload_rules(self) -> str:
+        """Load the rules directory again. A valid set replaces the rules in force from the
+        next poll on; an invalid one is refused (the last good rules keep running) and the
+        admins are told why. Returns a one-line report."""
+        self._rules_fingerprint = rules_fingerprint(self.config.rules_path)
+        try:
+            book = load_rules(self.config.rules_path, self.feed_tags).book(self.feed_tags)
+        except ConfigError as exc:
+            report = str(exc)
+            if report != self.rules_error:
+                log.error("rules not reloaded, the previous rules stay in force:\n%s", report)
+                await self.messenger.notify_admins(
+                    f"Rule change refused; the previous rules stay in force.\n{report}"
+                )
+            self.rules_error = report
+            return f"Rules not reloaded: {len(exc.problems)} problem(s).\n{report}"
+        self.rules = book
+        self.pipeline.rules = book
+        self.rules_error = None
+        log.info("rules reloaded: %d rules", len(book.rules))
+        return f"Rules reloaded: {len(book.rules)} rules in force."
 
     async def _prune(self) -> None:
         storage = self.config.storage

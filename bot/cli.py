@@ -76,14 +76,14 @@ def _print_problems(exc: ConfigError) -> None:
 
 def _check(config: Config) -> int:
     try:
-        rules = load_rules(config.rules_path)
+        rules = load_rules(config.rules_path, {f.name: f.tags for f in config.feeds})
     except ConfigError as exc:
         _print_problems(exc)
         return 1
     mode = "Telegram" if config.telegram.token else "console (no TELEGRAM_BOT_TOKEN)"
     print(
-        f"OK: {config.source}: {len(config.feeds)} feeds; {config.rules_path}: {len(rules)} "
-        f"rules; delivery to {mode}"
+        f"OK: {config.source}: {len(config.feeds)} feeds; {config.rules_path}: "
+        f"{len(rules.rules)} rules, {len(rules.lexicon)} lexicons; delivery to {mode}"
     )
     return 0
 
@@ -107,6 +107,7 @@ async def _run(config: Config, *, once: bool) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(app.reload_rules()))
         await app.run(stop)
         return 0
     finally:

@@ -1,12 +1,17 @@
-"""Loading rule files from the rules directory into validated :class:`Rule` objects.
+"""Loading rule files from the rules directory into validated rules and lexicons.
 
-A rule file is YAML with a ``rules:`` list. Every problem in every file is collected and reported
-together, each naming the file, line and rule id; rule ids must be unique across all files.
+A rule file is YAML with a ``rules:`` list and, optionally, a ``lexicon:`` of shared term lists
+usable from any rule of any file (``@name``). Every problem in every file is collected and
+reported together, each naming the file, line and column and the rule id, with a suggestion for
+a misspelled key, lexicon or feed. Rule ids and lexicon names must be unique across files.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.core.errors import ConfigError, Problem
 from bot.core.models import FIELDS
-from bot.core.rules import DEFAULT_FIELDS, Matcher, Rule
-from bot.core.text import fold_words
+from bot.core.rules import DEFAULT_FIELDS, Rule, RuleBook, RuleError, condition
+from bot.core.rules.query import QueryError, parse_term, valid_lexicon_name
 from bot.settings import problems_from
 from bot.yamlfile import Located, load
 
@@ -23,38 +28,34 @@ RULE_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _CHAT_RE = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$")
 
 
-def _term_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return [value]
-    return value
-
-
 class RuleModel(BaseModel):
-    """One rule as written in a rule file."""
+    """One rule as written in a rule file (see docs/rules.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: Annotated[str, Field(pattern=RULE_ID)]
-    title: Annotated[str, Field(min_length=1, max_length=200)]
+    id: Annotated[str, Field(pattern=RULE_ID, description="Unique id, used in /subscribe.")]
+    title: Annotated[str, Field(min_length=1, max_length=200, description="Shown in alerts.")]
     description: str = ""
-    any: tuple[str, ...] = ()
-    all: tuple[str, ...] = ()
-    none: tuple[str, ...] = ()
-    fields: tuple[str, ...] = DEFAULT_FIELDS
-    notify: tuple[str, ...] = ()
+    query: str | None = Field(None, description="A query in the rule language.")
+    any: tuple[str, ...] = Field((), description="At least one of these terms must occur.")
+    all: tuple[str, ...] = Field((), description="Every one of these terms must occur.")
+    none: tuple[str, ...] = Field((), description="None of these terms may occur.")
+    fields: tuple[str, ...] = Field(DEFAULT_FIELDS, description=f"Any of {', '.join(FIELDS)}.")
+    feeds: tuple[str, ...] = Field((), description="Only these feeds (names or tag:x).")
+    exclude_feeds: tuple[str, ...] = Field((), description="Never these feeds (names or tag:x).")
+    notify: tuple[str, ...] = Field((), description="Chat ids or @channels getting every match.")
     subscribable: bool = True
 
-    @field_validator("any", "all", "none", mode="before")
+    @field_validator("any", "all", "none", "feeds", "exclude_feeds", mode="before")
     @classmethod
-    def _terms(cls, value: Any) -> Any:
-        return _term_list(value)
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
-    @field_validator("any", "all", "none")
+    @field_validator("query")
     @classmethod
-    def _terms_have_words(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for term in value:
-            if not fold_words(term):
-                raise ValueError(f"term {term!r} has no letters or digits to match")
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("the query is empty")
         return value
 
     @field_validator("fields")
@@ -62,7 +63,13 @@ class RuleModel(BaseModel):
     def _known_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:
             if name not in FIELDS:
-                raise ValueError(f"unknown field {name!r}; fields are {', '.join(FIELDS)}")
+                close = difflib.get_close_matches(name, FIELDS, n=1)
+                hint = (
+                    f"; did you mean {close[0]!r}?"
+                    if close
+                    else f"; fields are {', '.join(FIELDS)}"
+                )
+                raise ValueError(f"unknown field {name!r}{hint}")
         if not value:
             raise ValueError("must name at least one field")
         return value
@@ -85,13 +92,53 @@ class RuleModel(BaseModel):
 
 
 class RuleFileModel(BaseModel):
+    """A rule file: rules, and lexicons (named term lists) that any rule may use as @name."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    lexicon: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     rules: tuple[RuleModel, ...] = ()
 
 
-def _load_file(path: Path, problems: list[Problem]) -> tuple[Located, list[Rule]]:
-    located = load(path)
+@dataclass(frozen=True)
+class RuleSet:
+    """Everything the rules directory defines."""
+
+    rules: tuple[Rule, ...]
+    lexicon: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def book(self, feed_tags: Mapping[str, Sequence[str]] | None = None) -> RuleBook:
+        return RuleBook(self.rules, self.lexicon, feed_tags)
+
+
+@dataclass
+class _File:
+    path: Path
+    located: Located
+    model: RuleFileModel
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The rule files of a directory, in a stable order."""
+    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def rules_fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """What changes when a rule file is edited, added or removed (name, mtime, size)."""
+    try:
+        return tuple(
+            (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in rule_files(directory)
+        )
+    except OSError:
+        return ()
+
+
+def _read(path: Path, problems: list[Problem]) -> _File | None:
+    try:
+        located = load(path)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
     data = located.data if located.data is not None else {}
     if isinstance(data, dict) and "rules" not in data and "id" in data:
         data = {"rules": [data]}  # a file holding one rule
@@ -102,36 +149,13 @@ def _load_file(path: Path, problems: list[Problem]) -> tuple[Located, list[Rule]
         problems.append(
             Problem(str(path), "a rule file holds a mapping with a 'rules:' list", 1, 1)
         )
-        return located, []
+        return None
     try:
         model = RuleFileModel.model_validate(data)
     except ValidationError as exc:
         problems.extend(_with_rule_ids(problems_from(exc, located, RuleFileModel), data))
-        return located, []
-    rules = []
-    for i, rm in enumerate(model.rules):
-        line, _ = located.where(("rules", i))
-        rule = Rule(
-            id=rm.id,
-            title=rm.title,
-            description=rm.description,
-            any=rm.any,
-            all=rm.all,
-            none=rm.none,
-            fields=rm.fields,
-            notify=rm.notify,
-            subscribable=rm.subscribable,
-            source=f"{path}:{line}",
-        )
-        if not rule.any and not rule.all:
-            problems.append(
-                located.problem(
-                    ("rules", i), f"rule {rule.id!r}: needs at least one term in 'any' or 'all'"
-                )
-            )
-            continue
-        rules.append(rule)
-    return located, rules
+        return None
+    return _File(path, located, model)
 
 
 def _with_rule_ids(problems: list[Problem], data: dict[str, Any]) -> list[Problem]:
@@ -155,40 +179,142 @@ def _with_rule_ids(problems: list[Problem], data: dict[str, Any]) -> list[Proble
     return out
 
 
-def rule_files(directory: Path) -> list[Path]:
-    """The rule files of a directory, in a stable order."""
-    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+def _lexicons(files: list[_File], problems: list[Problem]) -> dict[str, tuple[str, ...]]:
+    lexicon: dict[str, tuple[str, ...]] = {}
+    defined_at: dict[str, str] = {}
+    for f in files:
+        for name, entries in f.model.lexicon.items():
+            where = f.located.where(("lexicon", name))[0]
+            if not valid_lexicon_name(name):
+                problems.append(
+                    f.located.problem(
+                        ("lexicon", name), f"lexicon name {name!r}: use letters, digits, - and _"
+                    )
+                )
+                continue
+            if name in defined_at:
+                problems.append(
+                    f.located.problem(
+                        ("lexicon", name),
+                        f"lexicon {name!r} is already defined at {defined_at[name]}",
+                    )
+                )
+                continue
+            defined_at[name] = f"{f.path}:{where}"
+            if not entries:
+                problems.append(f.located.problem(("lexicon", name), f"lexicon {name!r} is empty"))
+                continue
+            ok = True
+            for k, entry in enumerate(entries):
+                try:
+                    parse_term(entry, frozenset(DEFAULT_FIELDS))
+                except QueryError as exc:
+                    problems.append(
+                        f.located.problem(("lexicon", name, k), f"lexicon {name!r}: {exc.message}")
+                    )
+                    ok = False
+            if ok:
+                lexicon[name] = tuple(entries)
+    return lexicon
 
 
-def load_rules(directory: Path) -> list[Rule]:
-    """Every rule of every file in ``directory``; raises :class:`ConfigError` with every problem."""
+def _check_scope(
+    f: _File, i: int, rm: RuleModel, feed_tags: Mapping[str, Sequence[str]], problems: list[Problem]
+) -> None:
+    names = list(feed_tags)
+    tags = sorted({t for ts in feed_tags.values() for t in ts})
+    for key in ("feeds", "exclude_feeds"):
+        for k, item in enumerate(getattr(rm, key)):
+            if item.startswith("tag:"):
+                if item[4:] not in tags:
+                    close = difflib.get_close_matches(item[4:], tags, n=1)
+                    hint = f"; did you mean 'tag:{close[0]}'?" if close else ""
+                    problems.append(
+                        f.located.problem(
+                            ("rules", i, key, k),
+                            f"rule {rm.id!r}: no feed is tagged {item[4:]!r}{hint}",
+                        )
+                    )
+            elif item not in feed_tags:
+                close = difflib.get_close_matches(item, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(
+                    f.located.problem(
+                        ("rules", i, key, k), f"rule {rm.id!r}: unknown feed {item!r}{hint}"
+                    )
+                )
+
+
+def _problem_for(f: _File, i: int, exc: RuleError) -> Problem:
+    parts: tuple[str | int, ...] = tuple(int(p) if p.isdigit() else p for p in exc.part.split("."))
+    path = ("rules", i, *parts)
+    if exc.part == "query" and exc.column is not None:
+        line, column = f.located.where(path)
+        # The column is exact for a query written on one line after "query:"; for a quoted or
+        # multi-line query the message still gives the column inside the query.
+        quoted = _raw_line(f.path, line).lstrip().startswith(("query: '", 'query: "'))
+        col = (column or 1) + exc.column - 1 + (1 if quoted else 0)
+        message = f"rule {exc.rule_id!r}: query column {exc.column}: {exc.message}"
+        return Problem(str(f.path), message, line, col, ".".join(map(str, path)))
+    return f.located.problem(path, f"rule {exc.rule_id!r}: {exc.part}: {exc.message}")
+
+
+def _raw_line(path: Path, line: int | None) -> str:
+    if line is None:
+        return ""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ""
+    return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def load_rules(directory: Path, feed_tags: Mapping[str, Sequence[str]] | None = None) -> RuleSet:
+    """Every rule and lexicon of every file in ``directory``, validated (including the feeds
+    rules name, when ``feed_tags`` lists the configured feeds). Raises :class:`ConfigError`
+    with every problem found."""
     if not directory.is_dir():
         raise ConfigError([Problem(str(directory), "rules directory not found")])
     problems: list[Problem] = []
+    files = [f for f in (_read(p, problems) for p in rule_files(directory)) if f is not None]
+    lexicon = _lexicons(files, problems)
     rules: list[Rule] = []
     first_seen: dict[str, str] = {}
-    for path in rule_files(directory):
-        try:
-            _, found = _load_file(path, problems)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        for rule in found:
+    for f in files:
+        for i, rm in enumerate(f.model.rules):
+            line, _ = f.located.where(("rules", i))
+            rule = Rule(
+                id=rm.id,
+                title=rm.title,
+                description=rm.description,
+                query=rm.query,
+                any=rm.any,
+                all=rm.all,
+                none=rm.none,
+                fields=rm.fields,
+                feeds=rm.feeds,
+                exclude_feeds=rm.exclude_feeds,
+                notify=rm.notify,
+                subscribable=rm.subscribable,
+                source=f"{f.path}:{line}",
+            )
             if rule.id in first_seen:
-                file, _, line = rule.source.rpartition(":")
                 problems.append(
-                    Problem(
-                        file,
+                    f.located.problem(
+                        ("rules", i, "id"),
                         f"duplicate rule id {rule.id!r} (first defined at {first_seen[rule.id]})",
-                        int(line),
-                        None,
-                        rule.id,
                     )
                 )
                 continue
             first_seen[rule.id] = rule.source
+            if feed_tags is not None:
+                _check_scope(f, i, rm, feed_tags, problems)
+            try:
+                condition(rule, lexicon)
+            except RuleError as exc:
+                problems.append(_problem_for(f, i, exc))
+                continue
             rules.append(rule)
     if problems:
         raise ConfigError(problems)
-    Matcher(rules)  # compiles, so that anything the matcher rejects is reported at load time
-    return rules
+    return RuleSet(tuple(rules), lexicon)

@@ -87,22 +87,60 @@ def fold_word(word: str) -> str:
     return sys.intern(unicodedata.normalize("NFC", stripped))
 
 
+@lru_cache(maxsize=262_144)
+def fold_parts(word: str) -> tuple[str, ...]:
+    """The folded words of one raw word: usually one, none for a run of invisible characters,
+    several when folding produces a boundary (``½`` -> ``1``, ``2``)."""
+    folded = fold_word(word)
+    if not folded:
+        return ()
+    parts = _TOKEN_RE.findall(folded)
+    return (folded,) if len(parts) == 1 and parts[0] == folded else tuple(parts)
+
+
+class FieldTokens:
+    """The folded words of one text, with their offsets computed only when asked for.
+
+    Matching needs only the words; offsets are needed for the few words that match, so they are
+    found lazily. ASCII text, the common case, is folded in one ``lower()``."""
+
+    __slots__ = ("_map", "_spans", "text", "words")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._spans: list[tuple[int, int]] | None = None
+        if text.isascii():
+            self.words: list[str] = _TOKEN_RE.findall(text.lower())
+            self._map: list[int] | None = None
+            return
+        words: list[str] = []
+        mapping: list[int] = []
+        for j, raw in enumerate(_TOKEN_RE.findall(text)):
+            parts = fold_parts(raw)
+            words.extend(parts)
+            mapping.extend([j] * len(parts))
+        self.words = words
+        self._map = mapping
+
+    def span(self, i: int) -> tuple[int, int]:
+        """Character offsets in :attr:`text` of word ``i``."""
+        if self._spans is None:
+            self._spans = [m.span() for m in _TOKEN_RE.finditer(self.text)]
+        return self._spans[i if self._map is None else self._map[i]]
+
+    def original(self, i: int) -> str:
+        """Word ``i`` as the text writes it (invisible characters removed), for exact terms."""
+        start, end = self.span(i)
+        return unicodedata.normalize("NFC", self.text[start:end].translate(_IGNORABLE_TABLE))
+
+
 def tokens(text: str) -> list[Token]:
     """Split ``text`` into folded word tokens with their original offsets.
 
     A word whose folded form contains a boundary (e.g. ``½`` -> ``1⁄2``) yields several tokens
     sharing the original span."""
-    result: list[Token] = []
-    for m in _TOKEN_RE.finditer(text):
-        folded = fold_word(m.group())
-        if not folded:
-            continue
-        parts = _TOKEN_RE.findall(folded)
-        if len(parts) == 1 and parts[0] == folded:
-            result.append(Token(folded, m.start(), m.end()))
-        else:
-            result.extend(Token(p, m.start(), m.end()) for p in parts)
-    return result
+    field = FieldTokens(text)
+    return [Token(word, *field.span(i)) for i, word in enumerate(field.words)]
 
 
 def fold_words(text: str) -> tuple[str, ...]:

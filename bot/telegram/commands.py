@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from telegram import BotCommand, Update
@@ -42,10 +42,15 @@ class Commands:
         store: SubscriptionStore,
         rules: Callable[[], RuleBook],
         clock: Callable[[], datetime],
+        *,
+        admins: Sequence[int] = (),
+        reload: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self.store = store
         self.rules = rules
         self.clock = clock
+        self.admins = frozenset(admins)
+        self.reload = reload
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
         for name, callback in (
@@ -55,6 +60,7 @@ class Commands:
             ("subscribe", self.subscribe),
             ("unsubscribe", self.unsubscribe),
             ("mine", self.mine),
+            ("reload", self.reload_rules),
         ):
             application.add_handler(CommandHandler(name, callback))
 
@@ -191,6 +197,19 @@ class Commands:
             options = ", ".join(f"<code>{esc(c)}</code>" for c in close)
             answer += texts.DID_YOU_MEAN.format(options=options)
         await self._reply(update, answer)
+
+    async def _is_admin(self, update: Update) -> bool:
+        user = update.effective_user
+        if user is not None and user.id in self.admins:
+            return True
+        await self._reply(update, texts.ADMINS_ONLY)
+        return False
+
+    async def reload_rules(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._is_admin(update) or self.reload is None:
+            return
+        report = await self.reload()
+        await self._reply(update, esc(report))
 
     async def mine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ids = await self.store.subscriptions_of(self._chat(update))
