@@ -14,16 +14,17 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TextIO
 
 from bot.config import Config
 from bot.console import ConsoleMessenger
-from bot.core.errors import ConfigError
-from bot.core.models import FeedSpec, FeedState
+from bot.core.errors import ConfigError, Problem
+from bot.core.models import FeedSpec, FeedState, Story
 from bot.core.ports import Messenger
 from bot.core.rules import RuleBook
 from bot.feeds.fetch import Fetcher, make_client
-from bot.feeds.parse import ParserPool
+from bot.feeds.parse import ParserPool, parse_feed
 from bot.pipeline import Pipeline, PollResult
 from bot.rulefiles import load_rules, rules_fingerprint
 from bot.scheduler import FeedScheduler
@@ -242,3 +243,44 @@ class App:
         await self.http.aclose()
         self.parser.close()
         await self.store.close()
+
+
+async def fetch_stories(url: str, config: Config) -> list[Story]:
+    """The stories of the feed at ``url``, fetched as the bot would fetch it."""
+    polling = config.polling
+    async with make_client(
+        user_agent=polling.user_agent,
+        connect_timeout=polling.connect_timeout.total_seconds(),
+        read_timeout=polling.timeout.total_seconds(),
+        max_redirects=polling.max_redirects,
+        max_connections=1,
+    ) as client:
+        fetcher = Fetcher(
+            client, max_body=polling.max_body, total_timeout=polling.timeout.total_seconds()
+        )
+        fetched = await fetcher.fetch("cli", url)
+    return list(parse_feed("cli", fetched.body, fetched.url, fetched.content_type).stories)
+
+
+def file_stories(path: Path) -> list[Story]:
+    """The stories of a saved feed file, or one story from a text file (first line: the
+    title; the rest: the summary)."""
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror}")]) from exc
+    head = body.lstrip()[:200].lower()
+    if path.suffix.lower() in (".txt", ".text") or not head.startswith((b"<", b"\xef\xbb\xbf<")):
+        text = body.decode("utf-8", errors="replace").strip()
+        title, _, rest = text.partition("\n")
+        return [Story(feed=path.stem, key=path.name, title=title.strip(), summary=rest.strip())]
+    return list(parse_feed(path.stem, body, path.resolve().as_uri()).stories)
+
+
+async def stored_stories(config: Config, days: float) -> list[Story]:
+    """Stories the bot stored in the last ``days`` days."""
+    store = await Store.open(config.database_url())
+    try:
+        return await store.recent_stories(utc_now() - timedelta(days=days))
+    finally:
+        await store.close()

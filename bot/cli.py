@@ -1,15 +1,23 @@
 """The ``newsbot`` command line (also ``python -m bot``).
 
-    newsbot run [--config PATH] [--once]   poll and deliver until stopped (or one round)
-    newsbot check [--config PATH]          validate the config and the rules, list every error
+    newsbot run [--once]                      poll and deliver until stopped (or one round)
+    newsbot check                             validate the config and the rules
+    newsbot rules check                       validate the rules only
+    newsbot rules test FILE --feed SRC        what a rule file would match in a feed
+    newsbot rules test FILE --history DAYS    ... or in the stories stored recently
+    newsbot rules explain RULE --story SRC    why stories did or did not match a rule
+    newsbot rules schema                      the JSON Schema of rule files
 
-Exit codes: 0 success, 1 invalid configuration or rules, 2 a runtime failure (database, token).
+Every command takes ``--config PATH`` (default ./config.yaml). Exit codes: 0 success,
+1 invalid configuration or rules, 2 a runtime failure (database, network, token).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
+import json
 import logging
 import signal
 import sys
@@ -17,11 +25,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import __version__
-from bot.app import App, Options
+from bot.app import App, Options, fetch_stories, file_stories, stored_stories
 from bot.config import Config, load_config
-from bot.core.errors import ConfigError, NewsbotError
+from bot.core.errors import ConfigError, NewsbotError, Problem
+from bot.core.models import Story
+from bot.core.rules.explain import explain
 from bot.logs import setup_logging
-from bot.rulefiles import load_rules
+from bot.rulefiles import RuleFileModel, load_rule_file, load_rules
 
 log = logging.getLogger("bot")
 
@@ -33,32 +43,52 @@ def _parser() -> argparse.ArgumentParser:
         prog="newsbot", description="Watch news feeds and push matching stories to Telegram."
     )
     parser.add_argument("--version", action="version", version=f"newsbot {__version__}")
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument(
+        "--config",
+        "-c",
+        default=DEFAULT_CONFIG,
+        type=Path,
+        help=f"configuration file (default: ./{DEFAULT_CONFIG})",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="poll feeds and deliver alerts until stopped")
+    run = commands.add_parser("run", parents=[config], help="poll and deliver until stopped")
     run.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
-    check = commands.add_parser("check", help="validate the config and rules, then exit")
-    for sub in (run, check):
-        sub.add_argument(
-            "--config",
-            "-c",
-            default=DEFAULT_CONFIG,
-            type=Path,
-            help=f"configuration file (default: ./{DEFAULT_CONFIG})",
-        )
+    commands.add_parser("check", parents=[config], help="validate the config and the rules")
+
+    rules = commands.add_parser("rules", help="check, try and explain rules")
+    sub = rules.add_subparsers(dest="rules_command", required=True)
+    sub.add_parser("check", parents=[config], help="validate every rule file")
+    test = sub.add_parser("test", parents=[config], help="what a rule file would match")
+    test.add_argument("file", type=Path, help="a rule file (lexicons come from the rules dir)")
+    source = test.add_mutually_exclusive_group(required=True)
+    source.add_argument("--feed", help="a feed URL or file")
+    source.add_argument("--history", type=float, metavar="DAYS", help="stories stored lately")
+    test.add_argument("--explain", action="store_true", help="explain every match")
+    exp = sub.add_parser("explain", parents=[config], help="why a story did or did not match")
+    exp.add_argument("rule", help="the rule id")
+    exp.add_argument("--story", required=True, help="a feed URL or file, or a text file")
+    exp.add_argument("--item", type=int, help="only the Nth story of the feed (1-based)")
+    sub.add_parser("schema", help="print the JSON Schema of rule files")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "rules" and args.rules_command == "schema":
+        print(json.dumps(rules_schema(), indent=2, ensure_ascii=False))
+        return 0
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         _print_problems(exc)
         return 1
     setup_logging(config.log_level, secrets=[config.telegram.token or ""])
-    if args.command == "check":
-        return _check(config)
     try:
+        if args.command == "check":
+            return _check(config)
+        if args.command == "rules":
+            return _rules(config, args)
         return asyncio.run(_run(config, once=args.once))
     except ConfigError as exc:
         _print_problems(exc)
@@ -68,23 +98,94 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def rules_schema() -> dict[str, object]:
+    """The JSON Schema of a rule file, generated from the models that validate it."""
+    schema = RuleFileModel.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "newsbot rule file"
+    return schema
+
+
 def _print_problems(exc: ConfigError) -> None:
     print(f"newsbot: {len(exc.problems)} problem(s) found:", file=sys.stderr)
     for problem in exc.problems:
         print(f"  {problem}", file=sys.stderr)
 
 
+def _feed_tags(config: Config) -> dict[str, tuple[str, ...]]:
+    return {f.name: f.tags for f in config.feeds}
+
+
 def _check(config: Config) -> int:
-    try:
-        rules = load_rules(config.rules_path, {f.name: f.tags for f in config.feeds})
-    except ConfigError as exc:
-        _print_problems(exc)
-        return 1
+    rules = load_rules(config.rules_path, _feed_tags(config))
     mode = "Telegram" if config.telegram.token else "console (no TELEGRAM_BOT_TOKEN)"
     print(
         f"OK: {config.source}: {len(config.feeds)} feeds; {config.rules_path}: "
         f"{len(rules.rules)} rules, {len(rules.lexicon)} lexicons; delivery to {mode}"
     )
+    return 0
+
+
+def _rules(config: Config, args: argparse.Namespace) -> int:
+    tags = _feed_tags(config)
+    if args.rules_command == "check":
+        rules = load_rules(config.rules_path, tags)
+        print(
+            f"OK: {len(rules.rules)} rules and {len(rules.lexicon)} lexicons in {config.rules_path}"
+        )
+        return 0
+    if args.rules_command == "test":
+        return _test(config, args, tags)
+    return _explain(config, args, tags)
+
+
+def _stories(config: Config, source: str | None, history: float | None) -> list[Story]:
+    if history is not None:
+        return asyncio.run(stored_stories(config, history))
+    assert source is not None  # argparse requires one of the two
+    if source.startswith(("http://", "https://")):
+        return asyncio.run(fetch_stories(source, config))
+    return file_stories(Path(source))
+
+
+def _test(config: Config, args: argparse.Namespace, tags: dict[str, tuple[str, ...]]) -> int:
+    rules = load_rule_file(args.file, config.rules_path, tags)
+    book = rules.book(tags)
+    stories = _stories(config, args.feed, args.history)
+    counts = {r.id: 0 for r in book.rules}
+    for story in stories:
+        for match in book.matcher.match(story):
+            counts[match.rule_id] += 1
+            terms = ", ".join(match.terms)
+            print(f"[{match.rule_id}] {story.title}\n    {story.link or ''}\n    matched: {terms}")
+            if args.explain:
+                print(
+                    "\n".join(
+                        "    " + line for line in explain(book.matcher, match.rule_id, story)[1:]
+                    )
+                )
+    print(f"\n{len(stories)} stories checked:")
+    for rule_id, count in counts.items():
+        print(f"  {rule_id}: {count} match(es)")
+    return 0
+
+
+def _explain(config: Config, args: argparse.Namespace, tags: dict[str, tuple[str, ...]]) -> int:
+    book = load_rules(config.rules_path, tags).book(tags)
+    if args.rule not in book.by_id:
+        close = difflib.get_close_matches(args.rule, list(book.by_id), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError([Problem(str(config.rules_path), f"no rule {args.rule!r}{hint}")])
+    stories = _stories(config, args.story, None)
+    if args.item is not None:
+        if not 1 <= args.item <= len(stories):
+            raise ConfigError(
+                [Problem(args.story, f"there is no item {args.item} ({len(stories)} stories)")]
+            )
+        stories = [stories[args.item - 1]]
+    for story in stories:
+        print("\n".join(explain(book.matcher, args.rule, story)))
+        print()
     return 0
 
 

@@ -275,12 +275,44 @@ def load_rules(directory: Path, feed_tags: Mapping[str, Sequence[str]] | None = 
     with every problem found."""
     if not directory.is_dir():
         raise ConfigError([Problem(str(directory), "rules directory not found")])
+    paths = rule_files(directory)
+    return load_rule_files(paths, paths, feed_tags)
+
+
+def load_rule_file(
+    path: Path, directory: Path, feed_tags: Mapping[str, Sequence[str]] | None = None
+) -> RuleSet:
+    """The rules of one file (e.g. a draft, before it goes live), with the lexicons of the
+    rules directory available to it as they would be once it is there."""
+    if not path.is_file():
+        raise ConfigError([Problem(str(path), "file not found")])
+    others = (
+        [p for p in rule_files(directory) if p.resolve() != path.resolve()]
+        if (directory.is_dir())
+        else []
+    )
+    return load_rule_files([path], [*others, path], feed_tags)
+
+
+def load_rule_files(
+    rule_paths: Sequence[Path],
+    lexicon_paths: Sequence[Path],
+    feed_tags: Mapping[str, Sequence[str]] | None = None,
+) -> RuleSet:
+    """The rules of ``rule_paths`` with the lexicons of ``lexicon_paths``; see load_rules."""
     problems: list[Problem] = []
-    files = [f for f in (_read(p, problems) for p in rule_files(directory)) if f is not None]
-    lexicon = _lexicons(files, problems)
+    read: dict[Path, _File | None] = {}
+    for path in dict.fromkeys([*lexicon_paths, *rule_paths]):
+        # Problems of files read only for their lexicons are not this command's business.
+        sink = problems if path in rule_paths else []
+        read[path] = _read(path, sink)
+    lexicon = _lexicons([f for p in lexicon_paths if (f := read[p]) is not None], problems)
     rules: list[Rule] = []
     first_seen: dict[str, str] = {}
-    for f in files:
+    for path in rule_paths:
+        f = read[path]
+        if f is None:
+            continue
         for i, rm in enumerate(f.model.rules):
             line, _ = f.located.where(("rules", i))
             rule = Rule(

@@ -321,3 +321,62 @@ async def test_group_members_who_are_not_admins_cannot_subscribe_the_group(
     assert "Only the group's admins" in refused
     assert "Subscribed" in accepted
     assert await app.store.subscriptions_of(str(GROUP)) == ["karabakh"]
+
+
+async def test_rule_edits_apply_live_and_invalid_edits_keep_the_last_good_rules(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram, tmp_path: Path
+) -> None:
+    items = [item(1, "Quiet")]
+    feed_server.set_feed("/news.xml", rss(items))
+    app = await make_app()
+    rule_file = tmp_path / "rules" / "drones.yaml"
+    async with running(app):
+        await seeded(app)
+        # A valid edit: a new rule appears, with the channel as its target.
+        rule_file.write_text(
+            rule_file.read_text(encoding="utf-8")
+            + "  - id: shahed\n    title: Shahed drones\n    query: 'Shahed*'\n"
+            + "    notify: ['@defence_news']\n",
+            encoding="utf-8",
+        )
+        await fake.wait_for_async(lambda: "shahed" in app.rules.by_id, timeout=10)
+        items.append(item(2, "Shahed-136 production expands"))
+        feed_server.set_feed("/news.xml", rss(items))
+        await fake.wait_for_async(
+            lambda: any("Shahed-136" in t for t in alerts_to(fake, CHANNEL)), timeout=10
+        )
+        # An invalid edit: refused, the admin is told where, and the old rules keep working.
+        rule_file.write_text(
+            rule_file.read_text(encoding="utf-8").replace("'Shahed*'", "'Shahed* and drones'"),
+            encoding="utf-8",
+        )
+        await fake.wait_for_async(
+            lambda: any("refused" in t for t in alerts_to(fake, USER)), timeout=10
+        )
+        notice = next(t for t in alerts_to(fake, USER) if "refused" in t)
+        assert f"{rule_file}:" in notice and "'and' is not an operator" in notice
+        assert "shahed" in app.rules.by_id and app.rules_error is not None
+        items.append(item(3, "Shahed drones shot down"))
+        feed_server.set_feed("/news.xml", rss(items))
+        await fake.wait_for_async(
+            lambda: any("Shahed drones shot down" in t for t in alerts_to(fake, CHANNEL)),
+            timeout=10,
+        )
+        # /reload is for admins only; the admin gets the report.
+        fake.user_sends(OTHER_USER, "/reload")
+        fake.user_sends(USER, "/reload")
+        await fake.wait_for_async(
+            lambda: (
+                any("only the bot's administrators" in t for t in alerts_to(fake, OTHER_USER))
+                and any("Rules not reloaded" in t for t in alerts_to(fake, USER))
+            ),
+            timeout=10,
+        )
+        # Fixing the file clears the error.
+        rule_file.write_text(
+            rule_file.read_text(encoding="utf-8").replace("'Shahed* and drones'", "'Shahed*'"),
+            encoding="utf-8",
+        )
+        await fake.wait_for_async(lambda: app.rules_error is None, timeout=10)
+    assert len([t for t in alerts_to(fake, USER) if "refused" in t]) == 1, "told once per error"
+    assert fake.rejected == []

@@ -16,6 +16,9 @@ from bot.core.models import Alert
 
 MAX_MESSAGE = 4096
 MAX_TITLE = 400
+MAX_LABEL = 120
+"""Feed and rule names as shown in an alert."""
+MAX_TERMS = 300
 SNIPPET = 350
 
 
@@ -29,7 +32,9 @@ def shorten(text: str, limit: int) -> str:
     text = " ".join(text.split())
     if utf16_len(text) <= limit:
         return text
-    cut = text[: max(limit - 1, 0)]
+    if limit <= 0:
+        return ""
+    cut = text[: limit - 1]
     while utf16_len(cut) > limit - 1:
         cut = cut[:-1]
     space = cut.rfind(" ")
@@ -52,8 +57,9 @@ def _parts(alert: Alert, snippet_limit: int) -> tuple[str, str, str, str]:
     story = alert.story
     title = shorten(story.title or "(untitled)", MAX_TITLE)
     snippet = shorten(story.summary or story.content, snippet_limit) if snippet_limit > 0 else ""
-    source = " · ".join(p for p in (alert.feed_title, _when(story.published)) if p)
-    terms = ", ".join(alert.matched_terms)
+    feed = shorten(alert.feed_title, MAX_LABEL)
+    source = " · ".join(p for p in (feed, _when(story.published)) if p)
+    terms = shorten(", ".join(alert.matched_terms), MAX_TERMS)
     return title, snippet, source, terms
 
 
@@ -77,7 +83,8 @@ def _html(alert: Alert, snippet_limit: int) -> str:
         lines.append(esc(snippet))
     if source:
         lines.append(f"<i>{esc(source)}</i>")
-    lines.append(f"🔎 {esc(alert.rule_title)}" + (f": <b>{esc(terms)}</b>" if terms else ""))
+    rule = shorten(alert.rule_title, MAX_LABEL)
+    lines.append(f"🔎 {esc(rule)}" + (f": <b>{esc(terms)}</b>" if terms else ""))
     return "\n".join(lines)
 
 
@@ -92,7 +99,8 @@ def render_plain(alert: Alert, snippet_limit: int = SNIPPET) -> str:
         lines.append(link)
     if source:
         lines.append(source)
-    lines.append(f"🔎 {alert.rule_title}" + (f": {terms}" if terms else ""))
+    rule = shorten(alert.rule_title, MAX_LABEL)
+    lines.append(f"🔎 {rule}" + (f": {terms}" if terms else ""))
     text = "\n".join(lines)
     if utf16_len(text) > MAX_MESSAGE:
         text = shorten(text, MAX_MESSAGE)

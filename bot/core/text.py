@@ -59,6 +59,10 @@ def _mark_ranges() -> str:
 # Only the diacritic blocks are stripped: marks of Indic, Arabic or Hebrew script are part of the
 # spelling there (a virama is not an accent).
 _DIACRITICS_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+# Characters Unicode files as letters or marks that act as separators in running text: the
+# modifier-letter apostrophes (Karabağʼda, Ukrainian мʼясо) and the variation selectors that
+# follow emoji (⚠️Breaking). They become spaces before tokenizing: same length, same offsets.
+_SEPARATORS = {0x02BC: " ", 0x02BB: " ", 0x02BD: " ", **{c: " " for c in range(0xFE00, 0xFE10)}}
 _WORD_CHARS = rf"[^\W_]|[{_mark_ranges()}{_IGNORABLE}]"
 _TOKEN_RE = re.compile(rf"(?:{_WORD_CHARS})+")
 
@@ -115,7 +119,7 @@ class FieldTokens:
             return
         words: list[str] = []
         mapping: list[int] = []
-        for j, raw in enumerate(_TOKEN_RE.findall(text)):
+        for j, raw in enumerate(_TOKEN_RE.findall(text.translate(_SEPARATORS))):
             parts = fold_parts(raw)
             words.extend(parts)
             mapping.extend([j] * len(parts))
@@ -125,7 +129,8 @@ class FieldTokens:
     def span(self, i: int) -> tuple[int, int]:
         """Character offsets in :attr:`text` of word ``i``."""
         if self._spans is None:
-            self._spans = [m.span() for m in _TOKEN_RE.finditer(self.text)]
+            text = self.text if self._map is None else self.text.translate(_SEPARATORS)
+            self._spans = [m.span() for m in _TOKEN_RE.finditer(text)]
         return self._spans[i if self._map is None else self._map[i]]
 
     def original(self, i: int) -> str:

@@ -539,6 +539,28 @@ class Store:
             )
         return int(gone_stories.rowcount or 0), int(gone_deliveries.rowcount or 0)
 
+    async def recent_stories(self, since: datetime, limit: int = 100_000) -> list[Story]:
+        """Stories first seen since ``since``, newest first (title, link and summary only)."""
+        st = s.stories
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                select(st.c.feed, st.c.key, st.c.title, st.c.link, st.c.summary, st.c.published_at)
+                .where(st.c.first_seen_at >= since)
+                .order_by(st.c.first_seen_at.desc(), st.c.id.desc())
+                .limit(limit)
+            )
+            return [
+                Story(
+                    feed=r.feed,
+                    key=r.key,
+                    title=r.title,
+                    link=r.link,
+                    summary=r.summary,
+                    published=r.published_at,
+                )
+                for r in rows
+            ]
+
     async def story_count(self) -> int:
         async with self._tx() as conn:
             return int(
