@@ -12,7 +12,7 @@ import logging
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -39,6 +39,17 @@ CONSOLE_CHAT = "console"
 """The one recipient of every alert when there is no Telegram token."""
 
 
+def send_policy(config: Config) -> SendPolicy:
+    d = config.delivery
+    return SendPolicy(
+        lease=d.lease,
+        concurrency=d.concurrency,
+        max_attempts=d.max_attempts,
+        retry_base=d.retry_base.total_seconds(),
+        retry_cap=d.retry_cap.total_seconds(),
+    )
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -48,7 +59,6 @@ class Options:
     """Knobs that are not user configuration: for tests and for the command line."""
 
     parse_workers: int = min(2, os.cpu_count() or 1)
-    send_policy: SendPolicy = field(default_factory=SendPolicy)
     drain_budget: float = 120.0
     """``run --once``: how long to keep delivering before exiting (the rest stays queued)."""
     console: TextIO | None = None
@@ -95,6 +105,7 @@ class App:
                     reload=self.reload_rules,
                 ),
                 poll_timeout=config.telegram.poll_timeout.total_seconds(),
+                request_timeout=config.telegram.request_timeout.total_seconds(),
             )
             messenger = self.telegram.messenger
         else:
@@ -105,7 +116,7 @@ class App:
             messenger=messenger,
             clock=self.clock,
             describe=with_titles(lambda: self.rules.titles(), config.feed_titles()),
-            policy=options.send_policy,
+            policy=send_policy(config),
         )
         self.pipeline = Pipeline(
             fetcher=Fetcher(
@@ -284,3 +295,13 @@ async def stored_stories(config: Config, days: float) -> list[Story]:
         return await store.recent_stories(utc_now() - timedelta(days=days))
     finally:
         await store.close()
+
+
+async def feed_health(config: Config) -> list[tuple[FeedSpec, FeedState | None]]:
+    """Each configured feed with what the database knows of its polling (None: never polled)."""
+    store = await Store.open(config.database_url())
+    try:
+        states = await store.feed_states()
+    finally:
+        await store.close()
+    return [(spec, states.get(spec.name)) for spec in config.feed_specs()]

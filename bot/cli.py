@@ -2,6 +2,7 @@
 
     newsbot run [--once]                      poll and deliver until stopped (or one round)
     newsbot check                             validate the config and the rules
+    newsbot feeds                             health of every feed (exit 1 if any is failing)
     newsbot rules check                       validate the rules only
     newsbot rules test FILE --feed SRC        what a rule file would match in a feed
     newsbot rules test FILE --history DAYS    ... or in the stories stored recently
@@ -22,10 +23,11 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import __version__
-from bot.app import App, Options, fetch_stories, file_stories, stored_stories
+from bot.app import App, Options, feed_health, fetch_stories, file_stories, stored_stories
 from bot.config import Config, load_config
 from bot.core.errors import ConfigError, NewsbotError, Problem
 from bot.core.models import Story
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[config], help="poll and deliver until stopped")
     run.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
     commands.add_parser("check", parents=[config], help="validate the config and the rules")
+    commands.add_parser("feeds", parents=[config], help="health of every feed")
 
     rules = commands.add_parser("rules", help="check, try and explain rules")
     sub = rules.add_subparsers(dest="rules_command", required=True)
@@ -89,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(config)
         if args.command == "rules":
             return _rules(config, args)
+        if args.command == "feeds":
+            return _feeds(config)
         return asyncio.run(_run(config, once=args.once))
     except ConfigError as exc:
         _print_problems(exc)
@@ -114,6 +119,44 @@ def _print_problems(exc: ConfigError) -> None:
 
 def _feed_tags(config: Config) -> dict[str, tuple[str, ...]]:
     return {f.name: f.tags for f in config.feeds}
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = (now - when).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{seconds / size:.0f}{unit}"
+            break
+    else:
+        text = f"{seconds:.0f}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def _feeds(config: Config) -> int:
+    """Print each feed's health; exit 1 if any feed is failing or disabled."""
+    rows = asyncio.run(feed_health(config))
+    now = datetime.now(UTC)
+    unhealthy = 0
+    print(f"{'feed':24} {'status':9} {'last success':13} {'fails':>5} {'next poll':11}  details")
+    for spec, state in rows:
+        if state is None or state.last_polled_at is None:
+            status, details = "new", spec.url
+        elif state.disabled:
+            status, details = "disabled", state.last_error or ""
+        elif state.consecutive_failures:
+            status, details = "failing", state.last_error or ""
+        else:
+            status, details = "ok", f"moved to {state.moved_url}" if state.moved_url else ""
+        unhealthy += status in ("failing", "disabled")
+        success = _ago(state.last_success_at if state else None, now)
+        fails = state.consecutive_failures if state else 0
+        next_poll = "-" if state is None or state.disabled else _ago(state.next_poll_at, now)
+        print(f"{spec.name[:24]:24} {status:9} {success:13} {fails:5} {next_poll:11}  {details}")
+    return 1 if unhealthy else 0
 
 
 def _check(config: Config) -> int:

@@ -38,6 +38,8 @@ class TelegramSettings(_Model):
     """User ids allowed to use admin commands and told about problems."""
     poll_timeout: Duration = timedelta(seconds=30)
     """Long-polling time-out for getUpdates."""
+    request_timeout: Duration = timedelta(seconds=10)
+    """Time allowed for one Bot API request (connect, send, read)."""
 
     @field_validator("token", mode="before")
     @classmethod
@@ -74,6 +76,19 @@ class StorageSettings(_Model):
     """How long a story no longer present in its feed is remembered (to not alert twice)."""
     delivery_retention: Duration = timedelta(days=30)
     """How long sent deliveries are kept for statistics."""
+
+
+class DeliverySettings(_Model):
+    """How alerts are sent (see bot.sender)."""
+
+    max_attempts: int = Field(8, ge=1, le=100)
+    """Network or server failures tolerated before an alert is parked and the admins told."""
+    retry_base: Duration = timedelta(seconds=2)
+    retry_cap: Duration = timedelta(minutes=10)
+    lease: Duration = timedelta(seconds=60)
+    """How long a sender owns an alert it is sending; a crashed sender's alerts are retried
+    after this."""
+    concurrency: int = Field(8, ge=1, le=64)
 
 
 class PollingSettings(_Model):
@@ -127,6 +142,7 @@ class Config(_Model):
     storage: StorageSettings = StorageSettings()
     polling: PollingSettings = PollingSettings()
     first_poll: FirstPollSettings = FirstPollSettings()
+    delivery: DeliverySettings = DeliverySettings()
     rules_dir: str = "rules"
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     feeds: tuple[FeedSettings, ...] = ()

@@ -83,7 +83,7 @@ class Pipeline:
         started = self.clock()
         try:
             fetched = await self.fetcher.fetch(
-                spec.name, state.url, etag=state.etag, last_modified=state.last_modified
+                spec.name, state.poll_url, etag=state.etag, last_modified=state.last_modified
             )
             if fetched.not_modified or (
                 fetched.body_hash is not None and fetched.body_hash == state.body_hash
@@ -168,9 +168,15 @@ class Pipeline:
     ) -> FeedState:
         server_delay = max((d for d in (fetched.max_age, ttl) if d is not None), default=None)
         changed_body = not fetched.not_modified
+        if fetched.permanent_url and fetched.permanent_url != state.poll_url:
+            log.warning(
+                "feed %s moved permanently to %s; polling it there (update config.yaml)",
+                spec.name,
+                fetched.permanent_url,
+            )
         return replace(
             state,
-            url=fetched.permanent_url or state.url,
+            moved_url=fetched.permanent_url or state.moved_url,
             etag=fetched.etag if changed_body else state.etag,
             last_modified=fetched.last_modified if changed_body else state.last_modified,
             body_hash=fetched.body_hash if changed_body else state.body_hash,

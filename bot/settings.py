@@ -5,6 +5,7 @@ suggestion when a key looks misspelled."""
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from bot.yamlfile import Located
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MAX_SECONDS = 100 * 365 * 86400
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
 _SIZES = {"b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
 
@@ -24,9 +26,13 @@ def parse_duration(value: Any) -> timedelta:
     """``90``, ``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"`` -> timedelta (bare numbers: seconds)."""
     if isinstance(value, timedelta):
         return value
+    # ValueError, never TypeError/OverflowError: pydantic reports only ValueErrors as a
+    # validation problem of the user's file.
     if isinstance(value, bool):
-        raise TypeError("expected a duration such as 90s, 15m, 1h30m")
+        raise ValueError(f"{value!r} is not a duration such as 90s, 15m, 1h30m or 2d")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0 or value > _MAX_SECONDS:
+            raise ValueError(f"{value!r} is not a duration between 0 and 100 years")
         return timedelta(seconds=value)
     if isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
@@ -39,6 +45,8 @@ def parse_duration(value: Any) -> timedelta:
             total += float(m.group(1)) * _UNITS[m.group(2)]
             pos = m.end()
         if text and pos == len(text):
+            if total > _MAX_SECONDS:
+                raise ValueError(f"{value!r} is longer than 100 years")
             return timedelta(seconds=total)
     raise ValueError(f"{value!r} is not a duration such as 90s, 15m, 1h30m or 2d")
 
@@ -46,6 +54,8 @@ def parse_duration(value: Any) -> timedelta:
 def parse_size(value: Any) -> int:
     """``1048576``, ``"10MB"``, ``"512 KiB"`` -> bytes."""
     if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{value!r} is not a size: sizes are not negative")
         return value
     if isinstance(value, str):
         m = _SIZE_RE.match(value)

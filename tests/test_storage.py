@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import StatementError
 
 from bot.core.errors import StorageError
@@ -291,3 +291,34 @@ async def test_an_upgrade_migrates_an_existing_database_and_keeps_its_data(
         await upgraded.close()
     again = await Store.open(db_url)  # opening once more runs nothing twice
     await again.close()
+
+
+async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url: str) -> None:
+    store = await Store.open(db_url)
+    async with store._engine.begin() as conn:
+        fresh = await conn.run_sync(_columns)
+        # Make it a version-1 database again, holding a feed.
+        await conn.execute(text("ALTER TABLE feeds DROP COLUMN moved_url"))
+        await conn.execute(text("DELETE FROM schema_migrations"))
+        await conn.execute(
+            text("INSERT INTO schema_migrations (version, applied_at) VALUES (1, :t)"),
+            {"t": NOW.replace(tzinfo=None)},
+        )
+    await store.close()
+    migrated = await Store.open(db_url)
+    try:
+        async with migrated._engine.begin() as conn:
+            assert await conn.run_sync(_columns) == fresh
+        assert await migrated.schema_version() == schema.SCHEMA_VERSION
+        states = await migrated.sync_feeds([SPEC], NOW)
+        assert states["news"].moved_url is None
+    finally:
+        await migrated.close()
+
+
+def _columns(connection: Connection) -> dict[str, list[str]]:
+    inspector = inspect(connection)
+    return {
+        table: sorted(c["name"] for c in inspector.get_columns(table))
+        for table in inspector.get_table_names()
+    }

@@ -55,7 +55,6 @@ _SKIP = frozenset(
         "template",
         "iframe",
         "object",
-        "embed",
         "svg",
         "math",
         "head",
@@ -65,7 +64,8 @@ _SKIP = frozenset(
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _LINES = re.compile(r"\s*\n\s*")
 _TAG_HINT = re.compile(r"<[A-Za-z/!]|&[#A-Za-z]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# Control characters (C0 but the whitespace ones, DEL, C1) and noncharacters: never text.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
 class _TextExtractor(HTMLParser):

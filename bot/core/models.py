@@ -64,6 +64,10 @@ class FeedState:
 
     name: str
     url: str
+    """The URL the configuration gives."""
+    moved_url: str | None = None
+    """Where the feed permanently moved (301/308), polled instead of ``url`` until the
+    configuration changes the URL."""
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
@@ -76,6 +80,10 @@ class FeedState:
     consecutive_failures: int = 0
     next_poll_at: datetime | None = None
     disabled: bool = False
+
+    @property
+    def poll_url(self) -> str:
+        return self.moved_url or self.url
 
 
 @dataclass(frozen=True, slots=True)

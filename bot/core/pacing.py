@@ -23,6 +23,22 @@ class Limits:
     """Extra seconds added to window lengths so that clock skew never tips over a limit."""
 
 
+_EPSILON = 1e-9
+"""Seconds of float rounding forgiven: a caller that sleeps exactly the wait it was given must
+find the limit lifted, not a vanishing wait it cannot get past."""
+
+
+def _window_wait(sends: deque[float], now: float, window: float, limit: int) -> float:
+    """Wait until fewer than ``limit`` sends remain within the last ``window`` seconds. A send
+    expires when its age reaches the window; the same age decides the wait, so the two can
+    never disagree."""
+    while sends and now - sends[0] >= window - _EPSILON:
+        sends.popleft()
+    if len(sends) < limit:
+        return 0.0
+    return window - (now - sends[0])
+
+
 class Pacer:
     """Decides when the next message to a chat may be sent without exceeding the limits."""
 
@@ -38,22 +54,19 @@ class Pacer:
         lim = self.limits
         wait = max(0.0, self._paused_until - now)
         last = self._last_sent.get(chat)
-        if last is not None:
-            wait = max(wait, last + lim.per_chat_interval - now)
+        if last is not None and now - last < lim.per_chat_interval - _EPSILON:
+            wait = max(wait, lim.per_chat_interval - (now - last))
         if is_group:
             sends = self._group_sends.get(chat)
             if sends is not None:
-                window = 60.0 + lim.window_slack
-                while sends and sends[0] <= now - window:
-                    sends.popleft()
-                if len(sends) >= lim.group_per_minute:
-                    wait = max(wait, sends[0] + window - now)
-        window = 1.0 + lim.window_slack
-        while self._global_sends and self._global_sends[0] <= now - window:
-            self._global_sends.popleft()
-        if len(self._global_sends) >= lim.global_per_second:
-            wait = max(wait, self._global_sends[0] + window - now)
-        return wait
+                wait = max(
+                    wait, _window_wait(sends, now, 60.0 + lim.window_slack, lim.group_per_minute)
+                )
+        wait = max(
+            wait,
+            _window_wait(self._global_sends, now, 1.0 + lim.window_slack, lim.global_per_second),
+        )
+        return wait if wait > _EPSILON else 0.0
 
     def record(self, chat: str, is_group: bool, now: float) -> None:
         """Note that a message to ``chat`` was sent at ``now``."""
@@ -77,5 +90,5 @@ class Pacer:
 def retry_delay(attempts: int, base: float = 2.0, cap: float = 600.0, jitter: float = 0.0) -> float:
     """Exponential backoff for a failed send: ``base * 2**(attempts-1)`` seconds, capped, plus
     ``jitter`` (a random fraction of the delay chosen by the caller, in [0, 1))."""
-    delay = min(cap, base * 2.0 ** max(attempts - 1, 0))
+    delay = min(cap, base * 2.0 ** min(max(attempts - 1, 0), 60))
     return delay * (1 + jitter)

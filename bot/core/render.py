@@ -37,9 +37,11 @@ def shorten(text: str, limit: int) -> str:
     cut = text[: limit - 1]
     while utf16_len(cut) > limit - 1:
         cut = cut[:-1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
+    # Cut at a word boundary, unless that would throw away more than half.
+    if text[len(cut)] != " ":
+        space = cut.rfind(" ")
+        if space > limit // 2:
+            cut = cut[:space]
     return cut.rstrip() + "…"
 
 

@@ -62,7 +62,7 @@ _DIACRITICS_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20
 # Characters Unicode files as letters or marks that act as separators in running text: the
 # modifier-letter apostrophes (Karabağʼda, Ukrainian мʼясо) and the variation selectors that
 # follow emoji (⚠️Breaking). They become spaces before tokenizing: same length, same offsets.
-_SEPARATORS = {0x02BC: " ", 0x02BB: " ", 0x02BD: " ", **{c: " " for c in range(0xFE00, 0xFE10)}}
+_SEPARATORS = {0x02BC: " ", 0x02BB: " ", 0x02BD: " ", **dict.fromkeys(range(0xFE00, 0xFE10), " ")}
 _WORD_CHARS = rf"[^\W_]|[{_mark_ranges()}{_IGNORABLE}]"
 _TOKEN_RE = re.compile(rf"(?:{_WORD_CHARS})+")
 

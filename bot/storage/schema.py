@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -71,6 +72,7 @@ feeds = Table(
     metadata,
     Column("name", String(100), primary_key=True),
     Column("url", Text, nullable=False),
+    Column("moved_url", Text),
     Column("etag", Text),
     Column("last_modified", Text),
     Column("body_hash", String(64)),
@@ -142,11 +144,18 @@ deliveries = Table(
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_deliveries_chat", deliveries.c.chat, deliveries.c.status)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _v2_feed_moved_url(connection: Connection) -> None:
+    """Version 2: feeds remember where they permanently moved (301/308)."""
+    connection.execute(text("ALTER TABLE feeds ADD COLUMN moved_url TEXT"))
+
 
 Migration = Callable[[Connection], Any]
 MIGRATIONS: list[tuple[int, Migration]] = [
     # (version, function that brings a database at version-1 to version), in order.
+    (2, _v2_feed_moved_url),
 ]
 
 

@@ -34,13 +34,17 @@ class TelegramRuntime:
         admins: Sequence[int],
         commands: Commands,
         poll_timeout: float = 30.0,
+        request_timeout: float = 10.0,
         retry_interval: float = 15.0,
     ) -> None:
         self.application: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
             .token(token)
             .base_url(api_url)
-            .get_updates_read_timeout(poll_timeout + 10)
+            .connect_timeout(request_timeout)
+            .read_timeout(request_timeout)
+            .write_timeout(request_timeout)
+            .get_updates_read_timeout(poll_timeout + request_timeout)
             .build()
         )
         commands.register(self.application)

@@ -92,7 +92,7 @@ JSONDict: TypeAlias = dict[str, Any]
 ChatStatus: TypeAlias = Literal["creator", "administrator", "member", "left", "kicked"]
 FaultKind: TypeAlias = Literal[
     "retry_after", "forbidden", "bad_request", "migrate", "server_error", "bad_gateway", "drop",
-    "delay",
+    "delay", "hang",
 ]  # fmt: skip
 
 MAX_MESSAGE_LENGTH = 4096
@@ -261,7 +261,7 @@ class Fault:
                 raise ValueError(f"fault {spec!r} needs a value, e.g. ({spec!r}, ...)")
             return cls(spec)
         kind, value = spec
-        if kind in ("retry_after", "delay") and isinstance(value, int | float):
+        if kind in ("retry_after", "delay", "hang") and isinstance(value, int | float):
             return cls(kind, value)
         if kind == "migrate" and isinstance(value, int):
             return cls(kind, value)
@@ -273,7 +273,7 @@ class Fault:
 FaultSpec: TypeAlias = (
     Fault
     | Literal["forbidden", "server_error", "bad_gateway", "drop"]
-    | tuple[Literal["retry_after", "delay"], float]
+    | tuple[Literal["retry_after", "delay", "hang"], float]
     | tuple[Literal["bad_request"], str]
     | tuple[Literal["migrate"], int]
 )
@@ -383,6 +383,8 @@ class _Chaos:
     p_drop: float
     p_delay: float
     delay: float
+    p_hang: float = 0.0
+    hang: float = 0.0
 
     def roll(self) -> Fault | None:
         draw = self.rng.random()
@@ -391,6 +393,7 @@ class _Chaos:
             (self.p_server_error, Fault("server_error")),
             (self.p_drop, Fault("drop")),
             (self.p_delay, Fault("delay", self.delay)),
+            (self.p_hang, Fault("hang", self.hang)),
         ):
             if draw < probability:
                 return fault
@@ -1005,9 +1008,12 @@ class FakeTelegram:
         p_drop: float = 0.0,
         p_delay: float = 0.0,
         delay: float = 0.0,
+        p_hang: float = 0.0,
+        hang: float = 0.0,
     ) -> None:
-        """Random faults on every ``sendMessage``, reproducible from ``seed``."""
-        total = p_retry_after + p_server_error + p_drop + p_delay
+        """Random faults on every ``sendMessage``, reproducible from ``seed``. ``hang``: the
+        server stalls for ``hang`` seconds and drops the connection without sending."""
+        total = p_retry_after + p_server_error + p_drop + p_delay + p_hang
         if not 0.0 <= total <= 1.0:
             raise ValueError("the probabilities must add up to at most 1")
         with self._cond:
@@ -1019,6 +1025,8 @@ class FakeTelegram:
                 p_drop,
                 p_delay,
                 delay,
+                p_hang,
+                hang,
             )
 
     def chaos_off(self) -> None:
@@ -1326,6 +1334,10 @@ class FakeTelegram:
                 raise _Drop
             if fault.kind == "bad_gateway":
                 raise _ApiError(502, "Bad Gateway")
+            if fault.kind == "hang":
+                # A server that never gets to the request: the client times out, nothing is sent.
+                self._stop_event.wait(float(fault.value or 0))
+                raise _Drop
             if fault.kind == "delay":
                 if self._stop_event.wait(float(fault.value or 0)):
                     raise _Drop
