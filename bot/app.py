@@ -199,6 +199,7 @@ class App:
             self.scheduler.schedule(name, max(when, now + timedelta(seconds=rng.uniform(0, 3))))
         self.scheduler.every("prune", timedelta(hours=6), self._prune)
         self.scheduler.every("rules-watch", timedelta(seconds=2), self._watch_rules)
+        self.scheduler.every("feeds-watchdog", timedelta(seconds=30), self._replan_lost_feeds)
         self.scheduler.start()
         log.info(
             "running: %d feeds, %d rules, delivering to %s",
@@ -213,6 +214,20 @@ class App:
             log.info("stopping")
             await self.scheduler.shutdown()
             await sender
+
+    async def _replan_lost_feeds(self) -> None:
+        """Every enabled feed must have a poll planned or under way; replan any that lost it
+        (a defence in depth: a feed silently no longer polled is the worst failure here)."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        planned = scheduler.planned()
+        now = self.clock()
+        for name, state in self.states.items():
+            if state.disabled or name in planned or scheduler.is_polling(name):
+                continue
+            log.error("feed %s had no poll planned; replanning it", name)
+            scheduler.schedule(name, max(state.next_poll_at or now, now))
 
     async def _watch_rules(self) -> None:
         if rules_fingerprint(self.config.rules_path) != self._rules_fingerprint:

@@ -29,6 +29,7 @@ class FeedScheduler:
         self._slots = asyncio.Semaphore(concurrency)
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._running: set[asyncio.Task[object]] = set()
+        self._polling: set[str] = set()
         self._stopping = False
 
     def start(self) -> None:
@@ -47,7 +48,15 @@ class FeedScheduler:
             replace_existing=True,
             misfire_grace_time=None,  # a late poll is still wanted, however late
             coalesce=True,
+            # The next poll is planned by the poll itself, just before it returns; when a poll
+            # overran its interval that job is due at once while this one still counts as
+            # running, and with one instance allowed APScheduler would skip it, ending the
+            # feed's polling for good. Overlap is impossible anyway: see _run.
+            max_instances=2,
         )
+
+    def is_polling(self, feed: str) -> bool:
+        return feed in self._polling
 
     def unschedule(self, feed: str) -> None:
         job = self._scheduler.get_job(f"feed:{feed}")
@@ -90,6 +99,10 @@ class FeedScheduler:
         if task is not None:
             self._running.add(task)
         try:
+            if feed in self._polling:  # defensive: never two polls of one feed at once
+                log.warning("feed %s is still being polled; skipping an overlapping run", feed)
+                return
+            self._polling.add(feed)
             async with self._slots:
                 if self._stopping:
                     return
@@ -102,6 +115,7 @@ class FeedScheduler:
             if next_at is not None:
                 self.schedule(feed, next_at)
         finally:
+            self._polling.discard(feed)
             if task is not None:
                 self._running.discard(task)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple, Protocol
 
 FIELDS = ("title", "summary", "content", "link", "tags", "author")
 """Story fields a rule may look in."""
@@ -86,9 +87,8 @@ class FeedState:
         return self.moved_url or self.url
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One occurrence of a rule term in a story."""
+class Hit(NamedTuple):
+    """One occurrence of a rule term in a story (a tuple: made by the thousand per second)."""
 
     term: str
     """The term as the rule wrote it."""
@@ -100,20 +100,54 @@ class Hit:
     """The story's own text at those offsets."""
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """A rule matched a story; ``hits`` explain why."""
+class _Hits(Protocol):
+    def hits(self, program: Any, view: Any, /) -> tuple[Hit, ...]: ...
 
-    rule_id: str
-    hits: tuple[Hit, ...]
+
+Explainer = tuple[_Hits, Any, Any]
+"""(matcher, compiled rule, story view): what a lazy Match needs to find its hits."""
+
+
+class Match:
+    """A rule matched a story; ``hits`` explain why.
+
+    The hits are worked out on first use: deciding which rules match is the hot path, and most
+    callers only need the explanation of a few matches (those with recipients)."""
+
+    __slots__ = ("_explain", "_hits", "rule_id")
+
+    def __init__(
+        self, rule_id: str, hits: tuple[Hit, ...] | None = None, explain: Explainer | None = None
+    ) -> None:
+        self.rule_id = rule_id
+        self._hits = hits
+        self._explain = explain
+
+    @property
+    def hits(self) -> tuple[Hit, ...]:
+        if self._hits is None:
+            if self._explain is None:
+                raise ValueError("a Match needs its hits or a way to find them")
+            explainer, program, view = self._explain
+            self._hits = explainer.hits(program, view)
+            self._explain = None
+        return self._hits
 
     @property
     def terms(self) -> tuple[str, ...]:
         """The distinct story spellings that matched, in order of first appearance."""
-        seen: dict[str, None] = {}
-        for hit in self.hits:
-            seen.setdefault(hit.text, None)
-        return tuple(seen)
+        return tuple(dict.fromkeys(hit.text for hit in self.hits))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Match):
+            return NotImplemented
+        return self.rule_id == other.rule_id and self.hits == other.hits
+
+    def __hash__(self) -> int:
+        return hash((self.rule_id, self.hits))
+
+    def __repr__(self) -> str:
+        return f"Match(rule_id={self.rule_id!r}, hits={self.hits!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,8 +63,15 @@ _DIACRITICS_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20
 # modifier-letter apostrophes (Karabağʼda, Ukrainian мʼясо) and the variation selectors that
 # follow emoji (⚠️Breaking). They become spaces before tokenizing: same length, same offsets.
 _SEPARATORS = {0x02BC: " ", 0x02BB: " ", 0x02BD: " ", **dict.fromkeys(range(0xFE00, 0xFE10), " ")}
-_WORD_CHARS = rf"[^\W_]|[{_mark_ranges()}{_IGNORABLE}]"
-_TOKEN_RE = re.compile(rf"(?:{_WORD_CHARS})+")
+# A word: letters, digits, combining marks and invisible characters. Underscores are word
+# characters to ``\w`` but separators here; they are turned into spaces before matching (one
+# character for one) because a single character class runs twice as fast as an alternation.
+_TOKEN_RE = re.compile(rf"[\w{_mark_ranges()}{_IGNORABLE}]+")
+_ASCII_TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
+
+
+def _words_in(text: str) -> list[str]:
+    return _TOKEN_RE.findall(text.replace("_", " ") if "_" in text else text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,29 +105,76 @@ def fold_parts(word: str) -> tuple[str, ...]:
     folded = fold_word(word)
     if not folded:
         return ()
-    parts = _TOKEN_RE.findall(folded)
+    parts = _words_in(folded)
     return (folded,) if len(parts) == 1 and parts[0] == folded else tuple(parts)
+
+
+# Non-ASCII characters that are not part of words (curly quotes, dashes, no-break spaces...),
+# and the separator letters above: each becomes one space, so offsets do not move and a story
+# whose only non-ASCII characters are punctuation takes the ASCII path.
+_NOT_WORD_RE = re.compile(
+    rf"[^\x00-\x7f\w{_mark_ranges()}{_IGNORABLE}]|[{''.join(map(chr, _SEPARATORS))}]"
+)
+# Text whose words may differ from their written form once normalized: invisible characters
+# or combining marks (possibly decomposed letters).
+_NEEDS_NORMALIZING = re.compile(f"[{_IGNORABLE}\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff]")
+
+
+def _as_written(word: str) -> str:
+    """A word as exact terms compare it: NFC, invisible characters removed."""
+    return unicodedata.normalize("NFC", word.translate(_IGNORABLE_TABLE))
+
+
+_FOLDED: dict[str, str | tuple[str, ...]] = {}
+"""Raw word -> its folded word, or a tuple when it folds to none or several words."""
+_FOLDED_LIMIT = 200_000
+
+
+def _fold_raw(word: str) -> str | tuple[str, ...]:
+    parts = fold_parts(word)
+    value: str | tuple[str, ...] = parts[0] if len(parts) == 1 else parts
+    if len(_FOLDED) >= _FOLDED_LIMIT:
+        _FOLDED.clear()
+    _FOLDED[word] = value
+    return value
 
 
 class FieldTokens:
     """The folded words of one text, with their offsets computed only when asked for.
 
     Matching needs only the words; offsets are needed for the few words that match, so they are
-    found lazily. ASCII text, the common case, is folded in one ``lower()``."""
+    found lazily. ASCII text is folded with one ``lower()``; other text word by word through a
+    cache (news repeats its vocabulary, so nearly every word is a cache hit)."""
 
-    __slots__ = ("_map", "_spans", "text", "words")
+    __slots__ = ("_ascii", "_map", "_raw", "_scan", "_spans", "text", "words")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._spans: list[tuple[int, int]] | None = None
-        if text.isascii():
-            self.words: list[str] = _TOKEN_RE.findall(text.lower())
-            self._map: list[int] | None = None
+        self._map: list[int] | None = None
+        scan = text if text.isascii() else _NOT_WORD_RE.sub(" ", text)
+        self._raw: list[str] | None = None
+        if scan.isascii():
+            self._scan = scan
+            self._ascii = True
+            self.words: list[str] = _ASCII_TOKEN_RE.findall(scan.lower())
             return
+        self._ascii = False
+        scan = self._scan = scan.replace("_", " ") if "_" in scan else scan
+        raw = self._raw = _TOKEN_RE.findall(scan)
+        get = _FOLDED.get
+        folded = [get(w) or _fold_raw(w) for w in raw]
+        for value in folded:
+            if value.__class__ is not str:
+                break
+        else:
+            self.words = folded  # type: ignore[assignment]  # all str, checked above
+            return
+        # Some word folded to none or several words: keep the map to the raw words.
         words: list[str] = []
         mapping: list[int] = []
-        for j, raw in enumerate(_TOKEN_RE.findall(text.translate(_SEPARATORS))):
-            parts = fold_parts(raw)
+        for j, value in enumerate(folded):
+            parts = (value,) if isinstance(value, str) else value
             words.extend(parts)
             mapping.extend([j] * len(parts))
         self.words = words
@@ -129,14 +183,26 @@ class FieldTokens:
     def span(self, i: int) -> tuple[int, int]:
         """Character offsets in :attr:`text` of word ``i``."""
         if self._spans is None:
-            text = self.text if self._map is None else self.text.translate(_SEPARATORS)
-            self._spans = [m.span() for m in _TOKEN_RE.finditer(text)]
+            pattern = _ASCII_TOKEN_RE if self._ascii else _TOKEN_RE
+            self._spans = [m.span() for m in pattern.finditer(self._scan)]
         return self._spans[i if self._map is None else self._map[i]]
+
+    def originals(self) -> list[str]:
+        """Every word as the text writes it (NFC, invisible characters removed), in word order
+        of the raw text (see :meth:`original` for the word of a folded index)."""
+        if self._raw is None:
+            self._raw = (_ASCII_TOKEN_RE if self._ascii else _TOKEN_RE).findall(self._scan)
+        raw = self._raw
+        if self._ascii or not _NEEDS_NORMALIZING.search(self._scan):
+            return raw
+        return [w if w.isascii() else _as_written(w) for w in raw]
 
     def original(self, i: int) -> str:
         """Word ``i`` as the text writes it (invisible characters removed), for exact terms."""
-        start, end = self.span(i)
-        return unicodedata.normalize("NFC", self.text[start:end].translate(_IGNORABLE_TABLE))
+        if self._raw is None:
+            self._raw = (_ASCII_TOKEN_RE if self._ascii else _TOKEN_RE).findall(self._scan)
+        word = self._raw[i if self._map is None else self._map[i]]
+        return word if word.isascii() else _as_written(word)
 
 
 def tokens(text: str) -> list[Token]:

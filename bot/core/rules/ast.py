@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
+NO_PREFIXES: frozenset[int] = frozenset()
+"""Shared by the many patterns without a wildcard (CPython does not intern empty frozensets)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Pattern:
@@ -19,7 +22,7 @@ class Pattern:
     words as written: the story must contain them with the same case and accents (``=US``)."""
 
     words: tuple[str, ...]
-    prefixes: frozenset[int] = frozenset()
+    prefixes: frozenset[int] = NO_PREFIXES
     exact: tuple[str, ...] | None = None
 
     def describe(self) -> str:

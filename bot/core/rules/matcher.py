@@ -3,48 +3,53 @@
 Every distinct word pattern of every rule is registered once, keyed by its first word (whole
 words in one table, prefixes in tables per prefix length). Matching a story tokenizes each field
 once, looks each word up (through a cache of word -> candidate patterns, since news vocabulary
-repeats) and verifies multi-word patterns in place; only the rules one of whose trigger atoms
-occurred are then evaluated (:func:`bot.core.rules.model.triggers`). The cost per story thus
-grows with its length and with the patterns that occur, not with the number of rules.
+repeats) and verifies multi-word patterns in place. Only the rules one of whose trigger atoms
+occurred are then evaluated (:func:`bot.core.rules.model.triggers`), each compiled into a small
+program over pattern ids. The cost per story thus grows with its length and with the patterns
+that actually occur, not with the number of rules.
+
+The same program explains a decision (:meth:`Matcher.hits`, :mod:`bot.core.rules.explain`), so
+matching and explaining cannot disagree.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.core.models import Hit, Match, Story
-from bot.core.rules.ast import And, Atom, Near, Node, Not, Or, Pattern, Regex, atoms
+from bot.core.rules.ast import And, Atom, Near, Node, Not, Pattern, Regex
 from bot.core.rules.model import Rule, condition, triggers
 from bot.core.rules.regex import find_all
 from bot.core.text import FieldTokens
 
 FIELD_ORDER = ("title", "summary", "content", "tags", "author", "link")
+_FIELD_PREFIX = re.compile(rf"\b({'|'.join(FIELD_ORDER)}):")
+_FIELD_RANK = {name: i for i, name in enumerate(FIELD_ORDER)}
 _CACHE_LIMIT = 300_000
 
 Occurrence = tuple[str, int, int]
 """(field, first word index, end word index exclusive)."""
-Span = tuple[int, int, tuple[tuple[Atom, str, int, int], ...]]
-"""(first word, end word, the atom occurrences that make it up) within one field."""
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRule:
-    order: int
-    rule: Rule
-    node: Node
-    feeds: frozenset[str] | None
-    """Feed names the rule applies to (None: every feed)."""
+Span = tuple[int, int, tuple[tuple["Term", str, int, int], ...]]
+"""(first word, end word, the term occurrences that make it up) within one field."""
 
 
 @dataclass
 class StoryView:
-    """One story being matched: its fields tokenized once, the patterns found in it."""
+    """One story being matched: its fields tokenized once, the patterns present in it.
+
+    ``by_field`` holds, per field, the ids of the patterns present there, and ``present`` their
+    union: enough to decide most rules. Word positions are known for the patterns that had to
+    be verified in place (long phrases, exact terms, prefixes) and worked out on demand for the
+    others (proximity, explanations)."""
 
     story: Story
     fields: dict[str, FieldTokens] = field(default_factory=dict)
-    found: dict[int, list[Occurrence]] = field(default_factory=dict)
+    by_field: dict[str, set[int]] = field(default_factory=dict)
+    present: set[int] = field(default_factory=set)
+    occurrences: dict[int, list[Occurrence]] = field(default_factory=dict)
     regex_spans: dict[tuple[Regex, str], list[tuple[int, int]]] = field(default_factory=dict)
 
     def tokens(self, name: str) -> FieldTokens:
@@ -52,6 +57,249 @@ class StoryView:
         if tok is None:
             tok = self.fields[name] = FieldTokens(self.story.field_text(name))
         return tok
+
+    def fields_of(self, pid: int) -> list[str]:
+        return [name for name, pids in self.by_field.items() if pid in pids]
+
+    def add(self, pid: int, occurrence: Occurrence) -> None:
+        self.by_field[occurrence[0]].add(pid)
+        found = self.occurrences.get(pid)
+        if found is None:
+            self.occurrences[pid] = [occurrence]
+        else:
+            found.append(occurrence)
+
+    def positions(self, pid: int, pattern: Pattern) -> list[Occurrence]:
+        """Every occurrence of a present pattern whose presence alone was recorded (plain words
+        and two-word phrases), worked out once, when first needed."""
+        found = self.occurrences.get(pid)
+        if found is not None:
+            return found
+        found = []
+        n = len(pattern.words)
+        for name in self.fields_of(pid):
+            tok = self.tokens(name)
+            words = tok.words
+            count = len(words)
+            for i in range(count - n + 1):
+                if (
+                    _word_matches(pattern, 0, words[i])
+                    and (n == 1 or _rest_matches(pattern, words, i, count))
+                    and (pattern.exact is None or _exact_matches(pattern, tok, i))
+                ):
+                    found.append((name, i, i + n))
+        self.occurrences[pid] = found
+        return found
+
+
+# -- the compiled program -----------------------------------------------------------------
+
+
+class Program:
+    """A compiled condition node: decides, lists its hits, and describes itself."""
+
+    __slots__ = ()
+
+    def ev(self, view: StoryView) -> bool:
+        raise NotImplementedError
+
+    def children(self) -> tuple[Program, ...]:
+        return ()
+
+    def hits(self, view: StoryView, out: list[tuple[str, str, int, int]]) -> None:
+        """Append (term, field, start char, end char) for what makes this true node true."""
+        for child in self.children():
+            if child.ev(view):
+                child.hits(view, out)
+
+
+class Term(Program):
+    """A word pattern looked for in some fields (``fields`` None: in every scanned field)."""
+
+    __slots__ = ("fields", "pattern", "pid", "source")
+
+    def __init__(
+        self, source: str, pattern: Pattern, pid: int, fields: frozenset[str] | None
+    ) -> None:
+        self.source = source
+        """The term as the rule wrote it."""
+        self.pattern = pattern
+        self.pid = pid
+        self.fields = fields
+
+    def occurrences(self, view: StoryView) -> list[Occurrence]:
+        if self.pid not in view.present:
+            return []
+        found = view.positions(self.pid, self.pattern)
+        if self.fields is None:
+            return found
+        return [o for o in found if o[0] in self.fields]
+
+    def ev(self, view: StoryView) -> bool:
+        pid = self.pid
+        if self.fields is None:
+            return pid in view.present
+        by_field = view.by_field
+        return any(pid in by_field.get(name, ()) for name in self.fields)
+
+    def hits(self, view: StoryView, out: list[tuple[str, str, int, int]]) -> None:
+        for name, s, e in self.occurrences(view):
+            tok = view.tokens(name)
+            out.append((self.source, name, tok.span(s)[0], tok.span(e - 1)[1]))
+
+
+class AnyTerm(Program):
+    """An OR of plain terms looked for everywhere: the most common rule, decided by a few
+    dictionary lookups."""
+
+    __slots__ = ("pids", "terms")
+
+    def __init__(self, terms: tuple[Term, ...]) -> None:
+        self.terms = terms
+        self.pids = frozenset(t.pid for t in terms)
+
+    def ev(self, view: StoryView) -> bool:
+        return not view.present.isdisjoint(self.pids)
+
+    def children(self) -> tuple[Program, ...]:
+        return self.terms
+
+
+class RegexTerm(Program):
+    __slots__ = ("fields", "node")
+
+    def __init__(self, node: Regex, fields: tuple[str, ...]) -> None:
+        self.node = node
+        self.fields = fields
+
+    def spans(self, name: str, view: StoryView) -> list[tuple[int, int]]:
+        key = (self.node, name)
+        spans = view.regex_spans.get(key)
+        if spans is None:
+            spans = view.regex_spans[key] = find_all(self.node, view.story.field_text(name))
+        return spans
+
+    def ev(self, view: StoryView) -> bool:
+        return any(self.spans(name, view) for name in self.fields)
+
+    def hits(self, view: StoryView, out: list[tuple[str, str, int, int]]) -> None:
+        for name in self.fields:
+            for start, end in self.spans(name, view):
+                out.append((f"/{self.node.source}/", name, start, end))
+
+
+class AllOf(Program):
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[Program, ...]) -> None:
+        self.items = items
+
+    def ev(self, view: StoryView) -> bool:
+        return all(item.ev(view) for item in self.items)
+
+    def children(self) -> tuple[Program, ...]:
+        return self.items
+
+
+class AnyOf(Program):
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[Program, ...]) -> None:
+        self.items = items
+
+    def ev(self, view: StoryView) -> bool:
+        return any(item.ev(view) for item in self.items)
+
+    def children(self) -> tuple[Program, ...]:
+        return self.items
+
+
+class NoneOf(Program):
+    __slots__ = ("item",)
+
+    def __init__(self, item: Program) -> None:
+        self.item = item
+
+    def ev(self, view: StoryView) -> bool:
+        return not self.item.ev(view)
+
+    def children(self) -> tuple[Program, ...]:
+        return (self.item,)
+
+    def hits(self, view: StoryView, out: list[tuple[str, str, int, int]]) -> None:
+        """Nothing: what makes a NOT true is an absence."""
+
+
+class Nearby(Program):
+    __slots__ = ("distance", "fields", "left", "ordered", "right")
+
+    def __init__(
+        self, left: Program, right: Program, distance: int, ordered: bool, fields: tuple[str, ...]
+    ) -> None:
+        self.left = left
+        self.right = right
+        self.distance = distance
+        self.ordered = ordered
+        self.fields = fields
+
+    def ev(self, view: StoryView) -> bool:
+        return any(self.spans(name, view) for name in self.fields)
+
+    def children(self) -> tuple[Program, ...]:
+        return (self.left, self.right)
+
+    def spans(self, name: str, view: StoryView) -> list[Span]:
+        result = []
+        for ls, le, lh in _spans(self.left, name, view):
+            for rs, re_, rh in _spans(self.right, name, view):
+                if rs >= le:
+                    gap = rs - le
+                elif not self.ordered and ls >= re_:
+                    gap = ls - re_
+                else:
+                    continue  # overlapping, or in the wrong order for ONEAR
+                if gap <= self.distance:
+                    result.append((min(ls, rs), max(le, re_), lh + rh))
+        return result
+
+    def hits(self, view: StoryView, out: list[tuple[str, str, int, int]]) -> None:
+        for name in self.fields:
+            for _, _, parts in self.spans(name, view):
+                for term, fname, s, e in parts:
+                    tok = view.tokens(fname)
+                    out.append((term.source, fname, tok.span(s)[0], tok.span(e - 1)[1]))
+
+
+def _spans(program: Program, name: str, view: StoryView) -> list[Span]:
+    """Where a positional program (a term, an OR of them, a NEAR) occurs in field ``name``."""
+    if isinstance(program, Term):
+        return [
+            (s, e, ((program, name, s, e),)) for f, s, e in program.occurrences(view) if f == name
+        ]
+    if isinstance(program, Nearby):
+        return program.spans(name, view)
+    assert isinstance(program, (AnyOf, AnyTerm))
+    items = program.items if isinstance(program, AnyOf) else program.terms
+    return [span for item in items for span in _spans(item, name, view)]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    order: int
+    rule: Rule
+    program: Program
+    feeds: frozenset[str] | None
+    """Feed names the rule applies to (None: every feed)."""
+    excluded: frozenset[str] = frozenset()
+    """Feed names the rule never applies to."""
+    trivial: bool = False
+    """True when the rule holds whenever one of its trigger patterns is present (an OR of
+    plain terms): no evaluation needed."""
+    unscoped: bool = True
+    """True when the rule applies to every feed."""
+
+    def applies_to(self, feed: str) -> bool:
+        return (self.feeds is None or feed in self.feeds) and feed not in self.excluded
 
 
 class Matcher:
@@ -65,31 +313,75 @@ class Matcher:
     ) -> None:
         self._pattern_ids: dict[Pattern, int] = {}
         self._patterns: list[Pattern] = []
-        self._whole: dict[str, list[int]] = defaultdict(list)
+        # First word -> patterns: one-word whole-word terms (presence is enough)...
+        self._single: dict[str, list[int]] = defaultdict(list)
+        # ...two-word phrases, by their word pair (presence is enough)...
+        self._pairs: dict[tuple[str, str], list[int]] = defaultdict(list)
+        # ...one-word exact terms, by their exact spelling...
+        self._exact: dict[str, list[int]] = defaultdict(list)
+        self._exact_folded: set[str] = set()
+        # ...terms to verify in place (longer phrases, exact phrases)...
+        self._placed: dict[str, list[int]] = defaultdict(list)
+        # ...and terms whose first word is a prefix, per prefix length.
         self._prefix: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        self._cache: dict[str, tuple[int, ...]] = {}
+        self._prefix_cache: dict[str, tuple[int, ...]] = {}
+        self._no_prefix: set[str] = set()
+        """Words known to start no prefix pattern: skipped with one set difference."""
         self._by_pattern: dict[int, list[CompiledRule]] = defaultdict(list)
         self._always: list[CompiledRule] = []
         self._rules: list[CompiledRule] = []
+        self._fieldsets: dict[frozenset[str], frozenset[str]] = {}
         self.by_id: dict[str, CompiledRule] = {}
-        fields: set[str] = set()
+        rules = list(rules)
+        # The fields to scan, known before compiling so that each rule's syntax tree can be
+        # dropped as soon as it is compiled (10,000 trees at once would double peak memory).
+        # A field named in a query is found textually; a superset is harmless.
+        fields = {f for rule in rules for f in rule.fields}
         for rule in rules:
-            node = condition(rule, lexicon)
-            compiled = CompiledRule(len(self._rules), rule, node, _scope(rule, feed_tags or {}))
-            self._rules.append(compiled)
-            self.by_id[rule.id] = compiled
-            for atom in atoms(node):
-                fields |= atom.fields
-                if isinstance(atom, Atom):
-                    self._register(atom.pattern)
-            trigger = triggers(node)
-            assert trigger is not None  # condition() refuses rules without one
-            if any(isinstance(a, Regex) for a in trigger):
-                self._always.append(compiled)
-            else:
-                for pid in {self._pattern_ids[a.pattern] for a in trigger if isinstance(a, Atom)}:
-                    self._by_pattern[pid].append(compiled)
+            if rule.query:
+                fields.update(m.group(1) for m in _FIELD_PREFIX.finditer(rule.query))
         self.fields = tuple(f for f in FIELD_ORDER if f in fields)
+        for rule in rules:
+            self._add(rule, condition(rule, lexicon), feed_tags or {})
+        self._single_keys = frozenset(self._single)
+        self._pair_keys = frozenset(self._pairs)
+        self._placed_keys = frozenset(self._placed)
+        self._exact_keys = frozenset(self._exact)
+        self._exact_folded_keys = frozenset(self._exact_folded)
+        # What match() needs, in flat tuples: rule numbers per pattern, and per rule its id,
+        # program, and whether it holds as soon as it is a candidate.
+        self._orders: dict[int, tuple[int, ...]] = {
+            pid: tuple(c.order for c in rules) for pid, rules in self._by_pattern.items()
+        }
+        self._order_keys = frozenset(self._orders)
+        self._always_orders = tuple(c.order for c in self._always)
+        self._entries = [(c.rule.id, c.program, c.trivial and c.unscoped, c) for c in self._rules]
+
+    def _add(self, rule: Rule, node: Node, feed_tags: Mapping[str, Sequence[str]]) -> None:
+        program = self._compile(node)
+        trigger = triggers(node)
+        assert trigger is not None  # condition() refuses rules without one
+        trigger_pids = {self._pattern_ids[a.pattern] for a in trigger if isinstance(a, Atom)}
+        trivial = isinstance(program, AnyTerm) and set(program.pids) == trigger_pids
+        if isinstance(program, Term) and program.fields is None:
+            trivial = True
+        included, excluded = _scope(rule, feed_tags)
+        compiled = CompiledRule(
+            len(self._rules),
+            rule,
+            program,
+            included,
+            excluded,
+            trivial,
+            unscoped=included is None and not excluded,
+        )
+        self._rules.append(compiled)
+        self.by_id[rule.id] = compiled
+        if any(isinstance(a, Regex) for a in trigger):
+            self._always.append(compiled)
+        else:
+            for pid in trigger_pids:
+                self._by_pattern[pid].append(compiled)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -99,52 +391,146 @@ class Matcher:
     def pattern_count(self) -> int:
         return len(self._patterns)
 
-    def _register(self, pattern: Pattern) -> None:
-        if pattern in self._pattern_ids:
-            return
+    # -- compiling ------------------------------------------------------------------------
+
+    def _register(self, pattern: Pattern) -> int:
+        pid = self._pattern_ids.get(pattern)
+        if pid is not None:
+            return pid
         pid = len(self._patterns)
         self._pattern_ids[pattern] = pid
         self._patterns.append(pattern)
         first = pattern.words[0]
         if 0 in pattern.prefixes:
             self._prefix[len(first)][first].append(pid)
+        elif pattern.exact is None and len(pattern.words) == 1:
+            self._single[first].append(pid)
+        elif pattern.exact is None and len(pattern.words) == 2 and 1 not in pattern.prefixes:
+            self._pairs[first, pattern.words[1]].append(pid)
+        elif pattern.exact is not None and len(pattern.words) == 1:
+            self._exact[pattern.exact[0]].append(pid)
+            self._exact_folded.add(first)
         else:
-            self._whole[first].append(pid)
+            self._placed[first].append(pid)
+        return pid
 
-    def _candidates(self, word: str) -> tuple[int, ...]:
-        """Patterns whose first word can be ``word`` (cached per word)."""
-        found = self._cache.get(word)
-        if found is not None:
-            return found
-        ids = list(self._whole.get(word, ()))
-        for length, table in self._prefix.items():
-            if len(word) >= length:
-                ids.extend(table.get(word[:length], ()))
-        result = tuple(ids)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[word] = result
-        return result
+    def _fieldset(self, fields: frozenset[str]) -> frozenset[str] | None:
+        """None when the fields cover everything scanned (no check needed); else one shared
+        frozenset per distinct set (thousands of rules use the same few)."""
+        if fields.issuperset(self.fields):
+            return None
+        return self._fieldsets.setdefault(fields, fields)
+
+    def _compile(self, node: Node) -> Program:
+        if isinstance(node, Atom):
+            pid = self._register(node.pattern)
+            pattern = self._patterns[pid]  # the shared copy: rules repeat terms
+            return Term(node.source, pattern, pid, self._fieldset(node.fields))
+        if isinstance(node, Regex):
+            return RegexTerm(node, _ordered(node.fields))
+        if isinstance(node, Not):
+            return NoneOf(self._compile(node.item))
+        if isinstance(node, Near):
+            fields = _ordered(_fields_of(node.left) & _fields_of(node.right))
+            return Nearby(
+                self._compile(node.left),
+                self._compile(node.right),
+                node.distance,
+                node.ordered,
+                fields,
+            )
+        items = tuple(self._compile(item) for item in node.items)
+        if isinstance(node, And):
+            return AllOf(items)
+        terms = tuple(i for i in items if isinstance(i, Term) and i.fields is None)
+        if len(terms) == len(items):
+            return AnyTerm(terms)
+        return AnyOf(items)
+
+    # -- matching -------------------------------------------------------------------------
+
+    def _prefixed(self, word: str) -> tuple[int, ...]:
+        """Patterns whose first word is a prefix of ``word`` (cached per word)."""
+        found = self._prefix_cache.get(word)
+        if found is None:
+            ids: list[int] = []
+            for length, table in self._prefix.items():
+                if len(word) >= length:
+                    ids.extend(table.get(word[:length], ()))
+            found = tuple(ids)
+            if len(self._prefix_cache) + len(self._no_prefix) >= _CACHE_LIMIT:
+                self._prefix_cache.clear()
+                self._no_prefix.clear()
+            if found:
+                self._prefix_cache[word] = found
+            else:
+                self._no_prefix.add(word)
+        return found
 
     def _scan(self, view: StoryView) -> None:
         patterns = self._patterns
-        candidates = self._candidates
-        found = view.found
+        by_field = view.by_field
+        single_get = self._single.__getitem__
+        pair_get = self._pairs.__getitem__
+        placed = self._placed
         for name in self.fields:
             tok = view.tokens(name)
             words = tok.words
-            count = len(words)
+            if not words:
+                continue
+            found: set[int] = set()
+            by_field[name] = found
+            wordset = set(words)
+            # Set operations and set.update run in C: no Python loop per word or pattern.
+            found.update(*map(single_get, wordset & self._single_keys))
+            if self._pair_keys and len(words) > 1:
+                pairs = set(zip(words, words[1:], strict=False))  # noqa: RUF007 (faster)
+                found.update(*map(pair_get, pairs & self._pair_keys))
+            if not wordset.isdisjoint(self._exact_folded_keys):
+                written = set(tok.originals())
+                found.update(*map(self._exact.__getitem__, written & self._exact_keys))
+            # Patterns that need word positions: longer phrases and exact phrases by their first
+            # word, and patterns whose first word is a prefix.
+            todo = [(word, pid) for word in wordset & self._placed_keys for pid in placed[word]]
+            if self._prefix:
+                prefixed = self._prefixed
+                for word in wordset - self._no_prefix:
+                    for pid in prefixed(word):
+                        pattern = patterns[pid]
+                        if pattern.exact is None and len(pattern.words) == 1:
+                            found.add(pid)
+                        else:
+                            todo.append((word, pid))
+            if todo:
+                self._place(view, name, tok, todo)
+        present = view.present
+        for found in by_field.values():
+            present |= found
+
+    def _place(
+        self, view: StoryView, name: str, tok: FieldTokens, todo: list[tuple[str, int]]
+    ) -> None:
+        """Verify patterns at the positions of their first word in one field."""
+        words = tok.words
+        count = len(words)
+        wanted = {word for word, _ in todo}
+        positions: dict[str, list[int]] = {word: [] for word in wanted}
+        if len(wanted) <= 3:
+            for word in wanted:
+                positions[word] = _indexes(words, word)
+        else:  # one pass beats a search per word
             for i, word in enumerate(words):
-                for pid in candidates(word):
-                    pattern = patterns[pid]
-                    n = len(pattern.words)
-                    if n > 1 and not _rest_matches(pattern, words, i, count):
-                        continue
-                    if pattern.exact is not None and not all(
-                        tok.original(i + k) == pattern.exact[k] for k in range(n)
-                    ):
-                        continue
-                    found.setdefault(pid, []).append((name, i, i + n))
+                if word in wanted:
+                    positions[word].append(i)
+        for word, pid in todo:
+            pattern = self._patterns[pid]
+            n = len(pattern.words)
+            for i in positions[word]:
+                if n > 1 and not _rest_matches(pattern, words, i, count):
+                    continue
+                if pattern.exact is not None and not _exact_matches(pattern, tok, i):
+                    continue
+                view.add(pid, (name, i, i + n))
 
     def view(self, story: Story) -> StoryView:
         """Tokenize and scan ``story`` once; the result serves :meth:`match` and explanations."""
@@ -153,107 +539,54 @@ class Matcher:
         return view
 
     def match(self, story: Story) -> list[Match]:
-        """The rules ``story`` satisfies, each with the hits that explain it, in rule order."""
+        """The rules ``story`` satisfies, in rule order. Each match's hits (which terms, where)
+        are worked out when first asked for."""
         view = self.view(story)
-        candidates: dict[int, CompiledRule] = {r.order: r for r in self._always}
-        for pid in view.found:
-            for compiled in self._by_pattern.get(pid, ()):
-                candidates[compiled.order] = compiled
-        matches = []
-        for _, compiled in sorted(candidates.items()):
-            if compiled.feeds is not None and story.feed not in compiled.feeds:
-                continue
-            if self.evaluate(compiled.node, view):
-                matches.append(Match(compiled.rule.id, self.hits(compiled.node, view)))
-        return matches
-
-    # -- evaluation ---------------------------------------------------------------------
-
-    def occurrences(self, atom: Atom, view: StoryView) -> list[Occurrence]:
-        pid = self._pattern_ids.get(atom.pattern)
-        if pid is None:
+        present = view.present
+        if not present and not self._always:
             return []
-        return [o for o in view.found.get(pid, ()) if o[0] in atom.fields]
+        candidates = set(self._always_orders)
+        candidates.update(*map(self._orders.__getitem__, present & self._order_keys))
+        feed = story.feed
+        entries = self._entries
+        return [
+            Match(rule_id, None, (self, program, view))
+            for rule_id, program, holds, compiled in map(entries.__getitem__, sorted(candidates))
+            if holds
+            or (
+                (compiled.trivial or program.ev(view))
+                and (compiled.unscoped or compiled.applies_to(feed))
+            )
+        ]
 
-    def regex_spans(self, node: Regex, name: str, view: StoryView) -> list[tuple[int, int]]:
-        key = (node, name)
-        spans = view.regex_spans.get(key)
-        if spans is None:
-            spans = view.regex_spans[key] = find_all(node, view.story.field_text(name))
-        return spans
+    def hits(self, program: Program, view: StoryView) -> tuple[Hit, ...]:
+        """The occurrences that make a true program true, in field and text order."""
+        raw: list[tuple[str, str, int, int]] = []
+        program.hits(view, raw)
+        unique = dict.fromkeys(raw)
+        ordered = sorted(unique, key=lambda h: (_FIELD_RANK.get(h[1], 99), h[2], h[3]))
+        return tuple(
+            Hit(term, name, start, end, view.story.field_text(name)[start:end])
+            for term, name, start, end in ordered
+        )
 
-    def evaluate(self, node: Node, view: StoryView) -> bool:
-        if isinstance(node, Atom):
-            return bool(self.occurrences(node, view))
-        if isinstance(node, Regex):
-            return any(self.regex_spans(node, f, view) for f in _ordered(node.fields))
-        if isinstance(node, And):
-            return all(self.evaluate(item, view) for item in node.items)
-        if isinstance(node, Or):
-            return any(self.evaluate(item, view) for item in node.items)
-        if isinstance(node, Not):
-            return not self.evaluate(node.item, view)
-        return any(self.spans(node, name, view) for name in self.fields)
 
-    def spans(self, node: Node, name: str, view: StoryView) -> list[Span]:
-        """Where a positional node (atom, OR-group, NEAR) occurs in field ``name``."""
-        if isinstance(node, Atom):
-            return [
-                (s, e, ((node, name, s, e),))
-                for f, s, e in self.occurrences(node, view)
-                if f == name
-            ]
-        if isinstance(node, Or):
-            return [span for item in node.items for span in self.spans(item, name, view)]
-        if isinstance(node, Near):
-            result = []
-            for ls, le, lh in self.spans(node.left, name, view):
-                for rs, re_, rh in self.spans(node.right, name, view):
-                    if rs >= le:
-                        gap = rs - le
-                    elif not node.ordered and ls >= re_:
-                        gap = ls - re_
-                    else:
-                        continue  # overlapping, or in the wrong order for ONEAR
-                    if gap <= node.distance:
-                        result.append((min(ls, rs), max(le, re_), lh + rh))
-            return result
-        raise TypeError(f"not a positional node: {node!r}")
+def _indexes(words: list[str], word: str) -> list[int]:
+    """Every index of ``word`` in ``words`` (list.index runs in C)."""
+    found = []
+    start = 0
+    try:
+        while True:
+            start = words.index(word, start)
+            found.append(start)
+            start += 1
+    except ValueError:
+        return found
 
-    def hits(self, node: Node, view: StoryView) -> tuple[Hit, ...]:
-        """The occurrences that make a true node true, in field and text order."""
-        found: dict[tuple[str, int, int, str], Hit] = {}
 
-        def add(term: str, name: str, start: int, end: int) -> None:
-            text = view.story.field_text(name)
-            found.setdefault((name, start, end, term), Hit(term, name, start, end, text[start:end]))
-
-        def atom_hit(atom: Atom, name: str, s: int, e: int) -> None:
-            tok = view.tokens(name)
-            add(atom.source, name, tok.span(s)[0], tok.span(e - 1)[1])
-
-        def walk(item: Node) -> None:
-            if isinstance(item, Atom):
-                for name, s, e in self.occurrences(item, view):
-                    atom_hit(item, name, s, e)
-            elif isinstance(item, Regex):
-                for name in _ordered(item.fields):
-                    for start, end in self.regex_spans(item, name, view):
-                        add(f"/{item.source}/", name, start, end)
-            elif isinstance(item, (And, Or)):
-                for child in item.items:
-                    if self.evaluate(child, view):
-                        walk(child)
-            elif isinstance(item, Near):
-                for name in self.fields:
-                    for _, _, parts in self.spans(item, name, view):
-                        for atom, fname, s, e in parts:
-                            atom_hit(atom, fname, s, e)
-            # NOT contributes no hits: what matters is what is absent.
-
-        walk(node)
-        order = {name: i for i, name in enumerate(FIELD_ORDER)}
-        return tuple(sorted(found.values(), key=lambda h: (order.get(h.field, 99), h.start, h.end)))
+def _word_matches(pattern: Pattern, k: int, word: str) -> bool:
+    want = pattern.words[k]
+    return word.startswith(want) if k in pattern.prefixes else word == want
 
 
 def _rest_matches(pattern: Pattern, words: list[str], i: int, count: int) -> bool:
@@ -271,23 +604,43 @@ def _rest_matches(pattern: Pattern, words: list[str], i: int, count: int) -> boo
     return True
 
 
-def _ordered(fields: frozenset[str]) -> list[str]:
-    return [f for f in FIELD_ORDER if f in fields]
+def _exact_matches(pattern: Pattern, tok: FieldTokens, i: int) -> bool:
+    """The story writes the words exactly as the rule does (a prefix word: it starts so)."""
+    assert pattern.exact is not None
+    for k, want in enumerate(pattern.exact):
+        got = tok.original(i + k)
+        if not (got.startswith(want) if k in pattern.prefixes else got == want):
+            return False
+    return True
 
 
-def _scope(rule: Rule, feed_tags: Mapping[str, Sequence[str]]) -> frozenset[str] | None:
-    """The feed names a rule applies to, from its ``feeds``/``exclude_feeds`` (names or tag:x)."""
-    if not rule.feeds and not rule.exclude_feeds:
-        return None
+def _fields_of(node: Node) -> frozenset[str]:
+    if isinstance(node, (Atom, Regex)):
+        return node.fields
+    if isinstance(node, Not):
+        return _fields_of(node.item)
+    if isinstance(node, Near):
+        return _fields_of(node.left) | _fields_of(node.right)
+    return frozenset().union(*(_fields_of(item) for item in node.items))
 
-    def resolve(items: Sequence[str]) -> set[str]:
+
+def _ordered(fields: frozenset[str]) -> tuple[str, ...]:
+    return tuple(f for f in FIELD_ORDER if f in fields)
+
+
+def _scope(
+    rule: Rule, feed_tags: Mapping[str, Sequence[str]]
+) -> tuple[frozenset[str] | None, frozenset[str]]:
+    """The feeds a rule is limited to (None: any feed) and those it excludes, from its
+    ``feeds``/``exclude_feeds`` (names, or tag:x for every feed tagged x)."""
+
+    def resolve(items: Sequence[str]) -> frozenset[str]:
         names: set[str] = set()
         for item in items:
             if item.startswith("tag:"):
                 names |= {n for n, tags in feed_tags.items() if item[4:] in tags}
             else:
                 names.add(item)
-        return names
+        return frozenset(names)
 
-    allowed = resolve(rule.feeds) if rule.feeds else set(feed_tags)
-    return frozenset(allowed - resolve(rule.exclude_feeds))
+    return (resolve(rule.feeds) if rule.feeds else None), resolve(rule.exclude_feeds)

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.core.rules.ast import And, Atom, Near, Node, Not, Or, Pattern, Regex
+from bot.core.rules.ast import NO_PREFIXES, And, Atom, Near, Node, Not, Or, Pattern, Regex
 from bot.core.text import tokens
 
 FIELDS = ("title", "summary", "content", "link", "tags", "author")
 MIN_PREFIX = 2
 MAX_NEAR = 50
-_FIELD_RE = re.compile(rf"^({'|'.join(FIELDS)}):(.*)$", re.DOTALL)
 _NEAR_RE = re.compile(r"^(O?NEAR)/(\d+)$")
 _LEXICON_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 _LOWER_OPERATORS = {"and", "or", "not", "near", "onear"}
@@ -54,6 +54,9 @@ class _Tok:
     flags: str = ""
 
 
+_FIELD_PREFIX_RE = re.compile(rf"({'|'.join(FIELDS)}):(?=\S)")
+
+
 def _lex(query: str) -> list[_Tok]:
     out: list[_Tok] = []
     i, n = 0, len(query)
@@ -65,6 +68,14 @@ def _lex(query: str) -> list[_Tok]:
         elif ch in "()":
             out.append(_Tok(ch, ch, col))
             i += 1
+        elif ch == "-" and i + 1 < n and not query[i + 1].isspace() and query[i + 1] != "-":
+            # -term, -"phrase", -(group), -=EXACT, -/regex/, -title:x all mean NOT.
+            out.append(_Tok("NOT", "-", col))
+            i += 1
+        elif (field := _FIELD_PREFIX_RE.match(query, i)) is not None:
+            # title:term, title:"phrase", title:(group), title:=EXACT, title:/regex/
+            out.append(_Tok("FIELD", field.group(1), col))
+            i = field.end()
         elif ch == '"' or (ch == "=" and query[i + 1 : i + 2] == '"'):
             exact = ch == "="
             start = i + 1 + exact
@@ -91,22 +102,22 @@ def _lex(query: str) -> list[_Tok]:
             j = i
             while j < n and not query[j].isspace() and query[j] not in '()"':
                 j += 1
-            out.extend(_word(query[i:j], col))
+            out.append(_word(query[i:j], col))
             i = j
     out.append(_Tok("END", "", n + 1))
     return out
 
 
-def _word(word: str, col: int) -> list[_Tok]:
+def _word(word: str, col: int) -> _Tok:
     if word in ("AND", "OR", "NOT"):
-        return [_Tok(word, word, col)]
+        return _Tok(word, word, col)
     near = _NEAR_RE.match(word)
     if near:
         distance = int(near.group(2))
         if distance > MAX_NEAR:
             raise QueryError(f"{near.group(1)} distance {distance} is above {MAX_NEAR}", col)
-        return [_Tok("NEAR", word, col, distance=distance, ordered=near.group(1) == "ONEAR")]
-    if word.upper().startswith(("NEAR", "ONEAR")) and "/" in word:
+        return _Tok("NEAR", word, col, distance=distance, ordered=near.group(1) == "ONEAR")
+    if word in ("NEAR", "ONEAR") or (word.upper().startswith(("NEAR", "ONEAR")) and "/" in word):
         raise QueryError(f"{word!r}: write NEAR/n or ONEAR/n with a number of words", col)
     if word.lower() in _LOWER_OPERATORS and word.upper() != word:
         raise QueryError(
@@ -114,23 +125,16 @@ def _word(word: str, col: int) -> list[_Tok]:
             f'or "{word}" in quotes to search for the word',
             col,
         )
-    field = _FIELD_RE.match(word)
-    if field:
-        toks = [_Tok("FIELD", field.group(1), col)]
-        rest = field.group(2)
-        if rest:
-            toks.extend(_word(rest, col + len(field.group(1)) + 1))
-        return toks
-    name, colon, _ = word.partition(":")
+    name, colon, rest = word.partition(":")
+    if colon and name in FIELDS and not rest:
+        raise QueryError(f"{name}: must be followed by a term or a group", col)
     if colon and name.isalpha():
         close = difflib.get_close_matches(name.lower(), FIELDS, n=1, cutoff=0.7)
-        if close or not _:
+        if close or not rest:
             hint = f"; did you mean {close[0]}:?" if close else f"; fields are {', '.join(FIELDS)}"
             raise QueryError(f"unknown field {name!r}{hint}", col)
-    if word.startswith("-") and len(word) > 1 and word[1] not in "-=":
-        return [_Tok("NOT", "-", col), *_word(word[1:], col + 1)]
     exact = word.startswith("=")
-    return [_Tok("WORD", word[1:] if exact else word, col, exact=exact)]
+    return _Tok("WORD", word[1:] if exact else word, col, exact=exact)
 
 
 def parse_term(text: str, fields: frozenset[str], *, column: int = 1, exact: bool = False) -> Atom:
@@ -153,7 +157,7 @@ def parse_term(text: str, fields: frozenset[str], *, column: int = 1, exact: boo
                 continue  # punctuation between words, e.g. "Armenia - Azerbaijan"
             raise QueryError(f"{source!r}: a lone * matches nothing", column)
         words.extend(t.text for t in found)
-        originals.extend(core[t.start : t.end] for t in found)
+        originals.extend(_as_written(core[t.start : t.end]) for t in found)
         if wildcard:
             if len(found[-1].text) < MIN_PREFIX:
                 raise QueryError(
@@ -162,8 +166,20 @@ def parse_term(text: str, fields: frozenset[str], *, column: int = 1, exact: boo
             prefixes.add(len(words) - 1)
     if not words:
         raise QueryError(f"{source!r} has no letters or digits to match", column)
-    pattern = Pattern(tuple(words), frozenset(prefixes), tuple(originals) if exact else None)
+    pattern = Pattern(
+        tuple(words),
+        frozenset(prefixes) if prefixes else NO_PREFIXES,
+        tuple(originals) if exact else None,
+    )
     return Atom(pattern, fields, source)
+
+
+def _as_written(word: str) -> str:
+    """An exact word as the matcher compares it: NFC, invisible characters removed."""
+    return unicodedata.normalize("NFC", word.translate(_INVISIBLE))
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
 
 
 class _Parser:
