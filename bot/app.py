@@ -19,7 +19,9 @@ from typing import TextIO
 
 from bot.config import Config
 from bot.console import ConsoleMessenger
+from bot.core import health
 from bot.core.errors import ConfigError, Problem
+from bot.core.health import FeedHealth
 from bot.core.models import FeedSpec, FeedState, Story
 from bot.core.ports import Messenger
 from bot.core.rules import RuleBook
@@ -103,6 +105,8 @@ class App:
                     self.clock,
                     admins=config.telegram.admins,
                     reload=self.reload_rules,
+                    status=self.status_report,
+                    feeds=self.feeds_report,
                 ),
                 poll_timeout=config.telegram.poll_timeout.total_seconds(),
                 request_timeout=config.telegram.request_timeout.total_seconds(),
@@ -215,6 +219,34 @@ class App:
             await self.scheduler.shutdown()
             await sender
 
+    async def status_report(self) -> str:
+        """What an admin's /status shows: feeds, rules, queue, uptime."""
+        rows = health.feed_health(list(self.specs.values()), self.states, self.clock())
+        counts = health.summary(rows)
+        deliveries = await self.store.delivery_counts()
+        uptime = health.ago(self.started_at, self.clock()).removesuffix(" ago")
+        lines = [
+            f"Feeds: {len(rows)} ({counts['ok']} ok, {counts['failing']} failing, "
+            f"{counts['disabled']} disabled, {counts['new']} not polled yet)",
+            f"Rules: {len(self.rules.rules)} in force"
+            + (
+                f"; last reload refused: {self.rules_error.splitlines()[0]}"
+                if self.rules_error
+                else ""
+            ),
+            f"Queue: {deliveries.get('pending', 0)} pending, {deliveries.get('held', 0)} held, "
+            f"{deliveries.get('parked', 0)} parked, {deliveries.get('sent', 0)} sent",
+            f"Uptime: {uptime}",
+        ]
+        failing = [r for r in rows if r.status in ("failing", "disabled")]
+        lines.extend(f"⚠ {r.name}: {r.status}, {r.details}" for r in failing[:10])
+        return "\n".join(lines)
+
+    async def feeds_report(self) -> str:
+        """What an admin's /feeds shows: the health table."""
+        rows = health.feed_health(list(self.specs.values()), self.states, self.clock())
+        return "\n".join(health.health_table(rows))
+
     async def _replan_lost_feeds(self) -> None:
         """Every enabled feed must have a poll planned or under way; replan any that lost it
         (a defence in depth: a feed silently no longer polled is the worst failure here)."""
@@ -312,11 +344,11 @@ async def stored_stories(config: Config, days: float) -> list[Story]:
         await store.close()
 
 
-async def feed_health(config: Config) -> list[tuple[FeedSpec, FeedState | None]]:
-    """Each configured feed with what the database knows of its polling (None: never polled)."""
+async def feed_health(config: Config) -> list[FeedHealth]:
+    """Each configured feed's health, from the database."""
     store = await Store.open(config.database_url())
     try:
         states = await store.feed_states()
     finally:
         await store.close()
-    return [(spec, states.get(spec.name)) for spec in config.feed_specs()]
+    return health.feed_health(config.feed_specs(), states, utc_now())

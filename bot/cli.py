@@ -23,13 +23,13 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bot import __version__
 from bot.app import App, Options, feed_health, fetch_stories, file_stories, stored_stories
 from bot.config import Config, load_config
 from bot.core.errors import ConfigError, NewsbotError, Problem
+from bot.core.health import health_table, summary
 from bot.core.models import Story
 from bot.core.rules.explain import explain
 from bot.logs import setup_logging
@@ -121,42 +121,12 @@ def _feed_tags(config: Config) -> dict[str, tuple[str, ...]]:
     return {f.name: f.tags for f in config.feeds}
 
 
-def _ago(when: datetime | None, now: datetime) -> str:
-    if when is None:
-        return "never"
-    seconds = (now - when).total_seconds()
-    future = seconds < 0
-    seconds = abs(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            text = f"{seconds / size:.0f}{unit}"
-            break
-    else:
-        text = f"{seconds:.0f}s"
-    return f"in {text}" if future else f"{text} ago"
-
-
 def _feeds(config: Config) -> int:
     """Print each feed's health; exit 1 if any feed is failing or disabled."""
     rows = asyncio.run(feed_health(config))
-    now = datetime.now(UTC)
-    unhealthy = 0
-    print(f"{'feed':24} {'status':9} {'last success':13} {'fails':>5} {'next poll':11}  details")
-    for spec, state in rows:
-        if state is None or state.last_polled_at is None:
-            status, details = "new", spec.url
-        elif state.disabled:
-            status, details = "disabled", state.last_error or ""
-        elif state.consecutive_failures:
-            status, details = "failing", state.last_error or ""
-        else:
-            status, details = "ok", f"moved to {state.moved_url}" if state.moved_url else ""
-        unhealthy += status in ("failing", "disabled")
-        success = _ago(state.last_success_at if state else None, now)
-        fails = state.consecutive_failures if state else 0
-        next_poll = "-" if state is None or state.disabled else _ago(state.next_poll_at, now)
-        print(f"{spec.name[:24]:24} {status:9} {success:13} {fails:5} {next_poll:11}  {details}")
-    return 1 if unhealthy else 0
+    print("\n".join(health_table(rows)))
+    counts = summary(rows)
+    return 1 if counts["failing"] or counts["disabled"] else 0
 
 
 def _check(config: Config) -> int:

@@ -380,3 +380,28 @@ async def test_rule_edits_apply_live_and_invalid_edits_keep_the_last_good_rules(
         await fake.wait_for_async(lambda: app.rules_error is None, timeout=10)
     assert len([t for t in alerts_to(fake, USER) if "refused" in t]) == 1, "told once per error"
     assert fake.rejected == []
+
+
+async def test_admins_see_status_and_feed_health_others_are_refused(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    feed_server.set_feed("/broken.xml", rss([item(1, "x")]))
+    feed_server.set_behavior("/broken.xml", Status(500))
+    app = await make_app(feeds={"news": "/news.xml", "broken": "/broken.xml"})
+    async with running(app):
+        await until(app, lambda state: state.last_polled_at is not None)
+        for command in ("/status", "/feeds"):
+            fake.user_sends(OTHER_USER, command)
+            fake.user_sends(USER, command)
+        await fake.wait_for_async(
+            lambda: len(fake.messages_to(USER)) >= 2 and len(fake.messages_to(OTHER_USER)) >= 2,
+            timeout=10,
+        )
+    status, feeds = alerts_to(fake, USER)
+    assert "Feeds: 2 (1 ok, 1 failing" in status and "Rules: 2 in force" in status
+    assert "Queue: 0 pending" in status and "⚠ broken: failing, HTTP 500" in status
+    assert "news" in feeds and "broken" in feeds and "HTTP 500" in feeds
+    assert fake.messages_to(USER)[1].entities[0]["type"] == "pre"
+    assert all("only the bot's administrators" in t for t in alerts_to(fake, OTHER_USER))
+    assert fake.rejected == []

@@ -288,3 +288,84 @@ async def test_hostile_feeds_beside_good_ones(
         assert state.consecutive_failures < feed_server.hits("/good.xml"), name
     notices = [m.plain_text for m in telegram.messages_to(ADMIN)]
     assert any("gone" in n and "disabled" in n for n in notices), notices
+
+
+async def test_a_permanent_redirect_is_followed_and_remembered_across_restarts(
+    write_config: Callable[..., Path], feed_server: FeedServer
+) -> None:
+    feed_server.set_feed("/new.xml", rss([item(1, "Moved")]))
+    feed_server.set_feed("/old.xml", rss([item(1, "Moved")]))
+    feed_server.set_behavior("/old.xml", Redirect("/new.xml", code=301))
+    config = write_config(
+        f"feeds:\n  - name: news\n    url: {feed_server.url('/old.xml')}\n",
+        {"r.yaml": "rules:\n  - {id: r, title: R, any: [x]}\n"},
+    )
+    app = await App.create(load_config(config, env={}), Options(parse_workers=0))
+    try:
+        await app.run_once()
+    finally:
+        await app.close()
+    again = await App.create(load_config(config, env={}), Options(parse_workers=0))
+    try:
+        (state,) = (await again.store.feed_states()).values()
+        assert state.moved_url == feed_server.url("/new.xml")
+        await again.run_once()
+    finally:
+        await again.close()
+    assert feed_server.hits("/old.xml") == 1, "after the move, the old URL is not asked again"
+    assert feed_server.responses("/new.xml") == [200, 304]
+
+
+async def test_the_feeds_ttl_and_cache_control_stretch_the_interval(
+    write_config: Callable[..., Path], feed_server: FeedServer
+) -> None:
+    feed_server.set_feed("/ttl.xml", rss([item(1, "x")], ttl=90))
+    feed_server.set_feed("/cc.xml", rss([item(1, "x")]), headers={"Cache-Control": "max-age=7200"})
+    feed_server.set_feed("/plain.xml", rss([item(1, "x")]))
+    feeds = "".join(
+        f"  - name: {n}\n    url: {feed_server.url(f'/{n}.xml')}\n" for n in ("ttl", "cc", "plain")
+    )
+    config = write_config(
+        f"polling:\n  interval: 5m\n  jitter: 0\nfeeds:\n{feeds}",
+        {"r.yaml": "rules:\n  - {id: r, title: R, any: [x]}\n"},
+    )
+    app = await App.create(load_config(config, env={}), Options(parse_workers=0))
+    try:
+        results = {r.feed: r.state for r in await app.run_once()}
+    finally:
+        await app.close()
+
+    def gap(name: str) -> timedelta:
+        state = results[name]
+        assert state.next_poll_at is not None and state.last_polled_at is not None
+        return state.next_poll_at - state.last_polled_at
+
+    assert gap("plain") == timedelta(minutes=5)
+    assert gap("ttl") == timedelta(minutes=90), "RSS <ttl> in minutes"
+    assert gap("cc") == timedelta(hours=2), "Cache-Control max-age"
+
+
+def test_newsbot_feeds_shows_health_and_fails_when_a_feed_fails(
+    write_config: Callable[..., Path], feed_server: FeedServer
+) -> None:
+    from tests.test_cli import newsbot
+
+    feed_server.set_feed("/good.xml", rss([item(1, "x")]))
+    feed_server.set_feed("/bad.xml", rss([item(1, "x")]))
+    feed_server.set_behavior("/bad.xml", Status(500))
+    config = write_config(
+        f"feeds:\n  - name: good\n    url: {feed_server.url('/good.xml')}\n"
+        f"  - name: bad\n    url: {feed_server.url('/bad.xml')}\n"
+        f"  - name: later\n    url: {feed_server.url('/later.xml')}\n",
+        {"r.yaml": "rules:\n  - {id: r, title: R, any: [x]}\n"},
+    )
+    before = newsbot("feeds", "--config", str(config))
+    assert before.returncode == 0 and before.stdout.count(" new ") == 3, before.stdout
+    feed_server.set_feed("/later.xml", rss([item(1, "x")]))
+    assert newsbot("run", "--once", "--config", str(config)).returncode == 0
+    after = newsbot("feeds", "--config", str(config))
+    assert after.returncode == 1, "a failing feed makes the command fail (for monitoring)"
+    lines = {line.split()[0]: line for line in after.stdout.splitlines()[1:]}
+    assert " ok " in lines["good"] and "ago" in lines["good"]
+    assert " failing " in lines["bad"] and "HTTP 500" in lines["bad"]
+    assert " ok " in lines["later"]

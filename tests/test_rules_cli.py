@@ -119,3 +119,20 @@ def test_rules_explain_a_saved_feed_and_a_text(
     assert item.stdout.count("rule karabakh") == 1 and "Weather" in item.stdout
     typo = newsbot("rules", "explain", "karabak", "--story", str(text), "--config", str(config))
     assert typo.returncode == 1 and "did you mean karabakh?" in typo.stderr
+
+
+def test_rules_test_against_stored_history(
+    write_config: Callable[..., Path], feed_server: FeedServer, tmp_path: Path
+) -> None:
+    feed_server.set_feed("/f.xml", FEED)
+    config = write_config(
+        f"feeds:\n  - {{name: news, url: '{feed_server.url('/f.xml')}', tags: [cau]}}\n", RULES
+    )
+    assert newsbot("run", "--once", "--config", str(config)).returncode == 0  # stores 3 stories
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(DRAFT)
+    result = newsbot("rules", "test", str(draft), "--history", "1", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "3 stories checked" in result.stdout
+    assert "[drones-near-nk] Drones spotted over Nagorno-Karabakh" in result.stdout
+    assert "drones-near-nk: 1 match(es)" in result.stdout

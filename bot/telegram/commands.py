@@ -45,12 +45,16 @@ class Commands:
         *,
         admins: Sequence[int] = (),
         reload: Callable[[], Awaitable[str]] | None = None,
+        status: Callable[[], Awaitable[str]] | None = None,
+        feeds: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self.store = store
         self.rules = rules
         self.clock = clock
         self.admins = frozenset(admins)
         self.reload = reload
+        self.status = status
+        self.feeds = feeds
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
         for name, callback in (
@@ -61,6 +65,8 @@ class Commands:
             ("unsubscribe", self.unsubscribe),
             ("mine", self.mine),
             ("reload", self.reload_rules),
+            ("status", self.show_status),
+            ("feeds", self.show_feeds),
         ):
             application.add_handler(CommandHandler(name, callback))
 
@@ -210,6 +216,25 @@ class Commands:
             return
         report = await self.reload()
         await self._reply(update, esc(report))
+
+    async def show_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._is_admin(update) or self.status is None:
+            return
+        await self._reply(update, esc(await self.status()))
+
+    async def show_feeds(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._is_admin(update) or self.feeds is None:
+            return
+        table = await self.feeds()
+        # Monospaced, split well below the 4096 limit without cutting a line.
+        chunk: list[str] = []
+        for line in table.splitlines():
+            if sum(len(x) + 1 for x in chunk) + len(line) > 3500:
+                await self._reply(update, f"<pre>{esc(chr(10).join(chunk))}</pre>")
+                chunk = []
+            chunk.append(line[:300])
+        if chunk:
+            await self._reply(update, f"<pre>{esc(chr(10).join(chunk))}</pre>")
 
     async def mine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ids = await self.store.subscriptions_of(self._chat(update))

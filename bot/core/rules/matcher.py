@@ -50,6 +50,8 @@ class StoryView:
     by_field: dict[str, set[int]] = field(default_factory=dict)
     present: set[int] = field(default_factory=set)
     occurrences: dict[int, list[Occurrence]] = field(default_factory=dict)
+    prefixed: dict[tuple[int, str], list[str]] = field(default_factory=dict)
+    """(pattern, field) -> the words a one-word prefix pattern matched there."""
     regex_spans: dict[tuple[Regex, str], list[tuple[int, int]]] = field(default_factory=dict)
 
     def tokens(self, name: str) -> FieldTokens:
@@ -81,11 +83,19 @@ class StoryView:
             tok = self.tokens(name)
             words = tok.words
             count = len(words)
-            for i in range(count - n + 1):
-                if (
-                    _word_matches(pattern, 0, words[i])
-                    and (n == 1 or _rest_matches(pattern, words, i, count))
-                    and (pattern.exact is None or _exact_matches(pattern, tok, i))
+            # Where the first word stands (list.index runs in C); for a prefix, at each of the
+            # words the scan saw it match.
+            if 0 in pattern.prefixes:
+                matched = self.prefixed.get((pid, name))
+                if matched is None:
+                    first = pattern.words[0]
+                    matched = sorted({w for w in words if w.startswith(first)})
+                starts = sorted(i for w in matched for i in _indexes(words, w))
+            else:
+                starts = _indexes(words, pattern.words[0])
+            for i in starts:
+                if (n == 1 or _rest_matches(pattern, words, i, count)) and (
+                    pattern.exact is None or _exact_matches(pattern, tok, i)
                 ):
                     found.append((name, i, i + n))
         self.occurrences[pid] = found
@@ -160,6 +170,12 @@ class AnyTerm(Program):
 
     def ev(self, view: StoryView) -> bool:
         return not view.present.isdisjoint(self.pids)
+
+    def hits(self, view: StoryView, out: list[tuple[str, str, int, int]]) -> None:
+        present = view.present
+        for term in self.terms:
+            if term.pid in present:
+                term.hits(view, out)
 
     def children(self) -> tuple[Program, ...]:
         return self.terms
@@ -473,7 +489,10 @@ class Matcher:
         single_get = self._single.__getitem__
         pair_get = self._pairs.__getitem__
         placed = self._placed
+        field_text = view.story.field_text
         for name in self.fields:
+            if not field_text(name):
+                continue
             tok = view.tokens(name)
             words = tok.words
             if not words:
@@ -499,6 +518,7 @@ class Matcher:
                         pattern = patterns[pid]
                         if pattern.exact is None and len(pattern.words) == 1:
                             found.add(pid)
+                            view.prefixed.setdefault((pid, name), []).append(word)
                         else:
                             todo.append((word, pid))
             if todo:
