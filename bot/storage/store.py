@@ -278,14 +278,7 @@ class Store:
                 rule_id=r.rule_id,
                 rule_title=r.rule_id,
                 feed_title=r.feed,
-                story=Story(
-                    feed=r.feed,
-                    key=r.key,
-                    title=r.title,
-                    link=r.link,
-                    summary=r.summary,
-                    published=r.published_at,
-                ),
+                story=_story(r),
                 matched_terms=tuple(json.loads(r.matched_terms)),
                 attempts=r.attempts,
                 plain=r.plain,
@@ -549,17 +542,7 @@ class Store:
                 .order_by(st.c.first_seen_at.desc(), st.c.id.desc())
                 .limit(limit)
             )
-            return [
-                Story(
-                    feed=r.feed,
-                    key=r.key,
-                    title=r.title,
-                    link=r.link,
-                    summary=r.summary,
-                    published=r.published_at,
-                )
-                for r in rows
-            ]
+            return [_story(r) for r in rows]
 
     async def story_count(self) -> int:
         async with self._tx() as conn:
@@ -588,6 +571,18 @@ def _story_row(story: Story, now: datetime) -> dict[str, Any]:
         "first_seen_at": now,
         "last_seen_at": now,
     }
+
+
+def _story(row: Any) -> Story:
+    """A story as stored: title, link, summary (content is not kept) and published time."""
+    return Story(
+        feed=row.feed,
+        key=row.key,
+        title=row.title,
+        link=row.link,
+        summary=row.summary,
+        published=row.published_at,
+    )
 
 
 _STATE_FIELDS = [f.name for f in fields(FeedState) if f.name != "name"]
