@@ -80,6 +80,7 @@ class App:
         self.rules_error: str | None = None
         """Why the last reload was refused (the previous rules stay in force), or None."""
         self._rules_fingerprint = rules_fingerprint(config.rules_path)
+        self._changing_rules: tuple[tuple[str, int, int], ...] | None = None
         self.specs: dict[str, FeedSpec] = {s.name: s for s in config.feed_specs()}
         self.states: dict[str, FeedState] = {}
         polling = config.polling
@@ -202,7 +203,7 @@ class App:
             when = state.next_poll_at or now
             self.scheduler.schedule(name, max(when, now + timedelta(seconds=rng.uniform(0, 3))))
         self.scheduler.every("prune", timedelta(hours=6), self._prune)
-        self.scheduler.every("rules-watch", timedelta(seconds=2), self._watch_rules)
+        self.scheduler.every("rules-watch", timedelta(seconds=1), self._watch_rules)
         self.scheduler.every("feeds-watchdog", timedelta(seconds=30), self._replan_lost_feeds)
         self.scheduler.start()
         log.info(
@@ -262,8 +263,17 @@ class App:
             scheduler.schedule(name, max(state.next_poll_at or now, now))
 
     async def _watch_rules(self) -> None:
-        if rules_fingerprint(self.config.rules_path) != self._rules_fingerprint:
+        """Reload when the rule files changed and then stayed the same for one check: an
+        editor may still be writing a file when the change is first seen, and half a file
+        must not be reported to the admins as an invalid edit."""
+        seen = rules_fingerprint(self.config.rules_path)
+        if seen == self._rules_fingerprint:
+            self._changing_rules = None
+        elif seen == self._changing_rules:
+            self._changing_rules = None
             await self.reload_rules()
+        else:
+            self._changing_rules = seen
 
     async def reload_rules(self) -> str:
         """Load the rules directory again. A valid set replaces the rules in force from the

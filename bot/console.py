@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from typing import TextIO
+
+from bot.core.render import Action
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +26,9 @@ class ConsoleMessenger:
     def is_group(self, chat: str) -> bool:
         return False
 
-    async def send(self, chat: str, html: str | None, plain: str) -> int | None:
+    async def send(
+        self, chat: str, html: str | None, plain: str, actions: Sequence[Action] = ()
+    ) -> int | None:
         self.count += 1
         print(f"\n── alert for {chat} " + "─" * 40 + f"\n{plain}", file=self.stream, flush=True)
         return None

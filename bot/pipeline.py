@@ -150,7 +150,9 @@ class Pipeline:
             return []
         if self.only_recipient is not None:
             return [NewDelivery(s.key, r, self.only_recipient, t) for s, r, t in matched]
-        subscribers = await self.store.subscribers({rule_id for _, rule_id, _ in matched})
+        subscribers = await self.store.subscribers(
+            {rule_id for _, rule_id, _ in matched}, self.clock()
+        )
         deliveries = []
         for story, rule_id, terms in matched:
             rule = book.by_id[rule_id]

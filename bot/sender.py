@@ -35,7 +35,7 @@ from bot.core.errors import (
 from bot.core.models import Alert
 from bot.core.pacing import Pacer, retry_delay
 from bot.core.ports import DeliveryStore, Messenger
-from bot.core.render import render_html, render_plain
+from bot.core.render import alert_actions, render_html, render_plain
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class Sender:
         plain = render_plain(alert)
         html = None if alert.plain else render_html(alert)
         try:
-            message_id = await self.messenger.send(alert.chat, html, plain)
+            message_id = await self.messenger.send(alert.chat, html, plain, alert_actions(alert))
         except RateLimited as exc:
             self.stats.rate_limited += 1
             self.pacer.pause(exc.retry_after, self.monotonic())
@@ -198,11 +198,14 @@ class Sender:
             return False
         except ChatUnavailable as exc:
             self.stats.held += 1
-            await self.store.set_chat_status(alert.chat, "blocked", self.clock(), reason=exc.reason)
-            log.warning("%s; holding its alerts until it is reachable again", exc)
-            await self.messenger.notify_admins(
-                f"Alerts to chat {alert.chat} are held: {exc.reason}"
+            before = await self.store.set_chat_status(
+                alert.chat, "blocked", self.clock(), reason=exc.reason
             )
+            log.warning("%s; holding its alerts until it is reachable again", exc)
+            if before != "blocked":  # tell the admins once, not for every held alert
+                await self.messenger.notify_admins(
+                    f"Alerts to chat {alert.chat} are held: {exc.reason}"
+                )
             return False
         except BadMessage as exc:
             if html is None:

@@ -21,6 +21,8 @@ from bot.storage import Store
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.telegram_api import FakeTelegram
 
+pytest_plugins = ["tests.e2e_support"]
+
 PG_URL = os.environ.get("NEWSBOT_TEST_DATABASE_URL", "")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 """The workspace's shared folder (real feed corpus); tests using it skip when it is absent."""

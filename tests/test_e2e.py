@@ -1,133 +1,28 @@
 """End to end through the real wiring: the App built from a config file, polling a loopback feed
 server and talking to a loopback fake of the Telegram Bot API (python-telegram-bot pointed at it
-with its base URL). Nothing of ours is mocked."""
+with its base URL). Nothing of ours is mocked. Fixtures and helpers: tests/e2e_support.py."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
-from bot.app import App, Options
-from bot.config import load_config
-from bot.core.models import FeedState
+from tests.e2e_support import (
+    CHANNEL,
+    GROUP,
+    OTHER_USER,
+    USER,
+    MakeApp,
+    alerts_to,
+    item,
+    running,
+    seeded,
+    until,
+)
 from tests.fakes.feed_server import Delay, FeedServer, Garbage, Status
-from tests.fakes.feedgen import Item, rss
+from tests.fakes.feedgen import rss
 from tests.fakes.telegram_api import FakeTelegram
-
-CHANNEL = -1001000
-GROUP = -1002000
-USER = 1001
-OTHER_USER = 1002
-
-RULES = {
-    "drones.yaml": """
-        rules:
-          - id: drones
-            title: Turkish drones
-            any: [Bayraktar, "TB2", Akinci]
-            notify: ["@defence_news", "-1002000"]
-          - id: karabakh
-            title: Karabakh
-            any: [Nagorno-Karabakh, Qarabağ, Карабах]
-    """
-}
-
-
-def item(n: int, title: str) -> Item:
-    return Item(
-        title=title,
-        link=f"https://news.example.invalid/{n}",
-        guid=f"story-{n}",
-        summary=f"Summary of story {n}",
-        published=datetime(2026, 11, 24, 10, n % 60, tzinfo=UTC),
-    )
-
-
-@pytest.fixture
-def fake(telegram: FakeTelegram) -> FakeTelegram:
-    telegram.add_channel(CHANNEL, "defence_news", "Defence news", admins=[USER])
-    telegram.add_group(GROUP, "Analysts", supergroup=True, admins=[USER], members=[OTHER_USER])
-    telegram.add_user(USER, "Ayla")
-    telegram.add_user(OTHER_USER, "Boris")
-    return telegram
-
-
-MakeApp = Callable[..., Awaitable[App]]
-
-
-@pytest.fixture
-async def make_app(
-    write_config: Callable[..., Path],
-    feed_server: FeedServer,
-    fake: FakeTelegram,
-    db_url: str,
-) -> AsyncIterator[MakeApp]:
-    apps: list[App] = []
-
-    async def make(
-        *, feeds: dict[str, str] | None = None, token: bool = True, extra: str = ""
-    ) -> App:
-        feeds = feeds or {"news": "/news.xml"}
-        feed_lines = "".join(
-            f"  - name: {name}\n    url: {feed_server.url(path)}\n" for name, path in feeds.items()
-        )
-        telegram = (
-            f"telegram:\n  token: '{fake.token}'\n  api_url: {fake.base_url}\n"
-            f"  poll_timeout: 1s\n  admins: [{USER}]\n"
-            if token
-            else ""
-        )
-        path = write_config(
-            f"{telegram}storage:\n  url: {db_url}\n"
-            "polling:\n  interval: 1s\n  min_interval: 1s\n  timeout: 2s\n  jitter: 0\n"
-            f"{extra}feeds:\n{feed_lines}",
-            RULES,
-        )
-        app = await App.create(load_config(path), Options(parse_workers=1, drain_budget=10))
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        await app.close()
-
-
-@asynccontextmanager
-async def running(app: App) -> AsyncIterator[None]:
-    """The app's full run loop (scheduler, sender, Telegram updates) in the background."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(app.run(stop))
-    try:
-        if app.telegram is not None:
-            await asyncio.wait_for(app.telegram.ready.wait(), 10)
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 20)
-
-
-async def until(app: App, check: Callable[[FeedState], bool], *feeds: str) -> None:
-    """Wait (up to 10 s) until every named feed's state passes ``check``."""
-    names = feeds or tuple(app.specs)
-    for _ in range(1000):
-        if all((state := app.states.get(n)) is not None and check(state) for n in names):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"feeds {names}: {[app.states.get(n) for n in names]}")
-
-
-async def seeded(app: App, *feeds: str) -> None:
-    """Wait until the scheduler's first poll has recorded what the feeds held."""
-    await until(app, lambda state: state.seeded, *feeds)
-
-
-def alerts_to(fake: FakeTelegram, chat: int) -> list[str]:
-    return [m.plain_text for m in fake.messages_to(chat)]
 
 
 async def test_first_poll_seeds_then_new_matches_reach_every_target_exactly_once(

@@ -297,8 +297,10 @@ async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url
     store = await Store.open(db_url)
     async with store._engine.begin() as conn:
         fresh = await conn.run_sync(_columns)
-        # Make it a version-1 database again, holding a feed.
+        # Make it a version-1 database again.
         await conn.execute(text("ALTER TABLE feeds DROP COLUMN moved_url"))
+        await conn.execute(text("ALTER TABLE subscriptions DROP COLUMN muted_until"))
+        await conn.execute(text("ALTER TABLE chats DROP COLUMN muted_until"))
         await conn.execute(text("DELETE FROM schema_migrations"))
         await conn.execute(
             text("INSERT INTO schema_migrations (version, applied_at) VALUES (1, :t)"),
@@ -316,9 +318,11 @@ async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url
         await migrated.close()
 
 
-def _columns(connection: Connection) -> dict[str, list[str]]:
+def _columns(connection: Connection) -> dict[str, list[tuple[str, str, bool]]]:
     inspector = inspect(connection)
     return {
-        table: sorted(c["name"] for c in inspector.get_columns(table))
+        table: sorted(
+            (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)
+        )
         for table in inspector.get_table_names()
     }

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.core.models import Alert, FeedState, Fetched, ParsedFeed, PollRecord
+from bot.core.render import Action
 
 
 class FeedFetcher(Protocol):
@@ -29,7 +30,9 @@ class FeedParser(Protocol):
 
 class PollStore(Protocol):
     async def unseen_keys(self, feed: str, keys: Iterable[str]) -> set[str]: ...
-    async def subscribers(self, rule_ids: Iterable[str]) -> dict[str, list[str]]: ...
+    async def subscribers(
+        self, rule_ids: Iterable[str], now: datetime | None = None
+    ) -> dict[str, list[str]]: ...
     async def commit_poll(self, record: PollRecord, now: datetime) -> int: ...
     async def save_feed_state(self, state: FeedState) -> None: ...
 
@@ -57,7 +60,7 @@ class DeliveryStore(Protocol):
         reason: str | None = None,
         kind: str | None = None,
         title: str | None = None,
-    ) -> None: ...
+    ) -> str | None: ...
     async def migrate_chat(self, old: str, new: str, now: datetime) -> None: ...
 
 
@@ -66,8 +69,11 @@ class Messenger(Protocol):
 
     def is_group(self, chat: str) -> bool: ...
 
-    async def send(self, chat: str, html: str | None, plain: str) -> int | None:
-        """Send ``html`` (or ``plain`` when ``html`` is None); returns the message id if any."""
+    async def send(
+        self, chat: str, html: str | None, plain: str, actions: Sequence[Action] = ()
+    ) -> int | None:
+        """Send ``html`` (or ``plain`` when ``html`` is None), offering ``actions`` (buttons)
+        where the medium has them; returns the message id if any."""
         ...
 
     async def notify_admins(self, text: str) -> None:
@@ -77,6 +83,13 @@ class Messenger(Protocol):
 
 class SubscriptionStore(Protocol):
     async def subscribe(self, chat: str, rule_id: str, now: datetime) -> bool: ...
+    async def mute(
+        self, chat: str, rule_id: str | None, until: datetime | None, now: datetime
+    ) -> bool: ...
+    async def chat_settings(
+        self, chat: str
+    ) -> tuple[datetime | None, dict[str, datetime | None]]: ...
+    async def sent_per_rule_and_day(self, since: datetime) -> list[tuple[str, str, int]]: ...
     async def unsubscribe(self, chat: str, rule_id: str) -> bool: ...
     async def subscriptions_of(self, chat: str) -> list[str]: ...
     async def set_chat_status(
@@ -88,4 +101,4 @@ class SubscriptionStore(Protocol):
         reason: str | None = None,
         kind: str | None = None,
         title: str | None = None,
-    ) -> None: ...
+    ) -> str | None: ...

@@ -65,6 +65,18 @@ def _parts(alert: Alert, snippet_limit: int) -> tuple[str, str, str, str]:
     return title, snippet, source, terms
 
 
+Action = tuple[str, str]
+"""Something a person can do from under an alert: (``mute`` or ``unsubscribe``, rule id)."""
+
+
+def alert_actions(alert: Alert) -> tuple[Action, ...]:
+    """The actions offered under an alert. Only in private chats: in a group or channel the
+    buttons would let anyone there change the chat's subscriptions."""
+    if alert.chat.isdigit():  # positive ids are people; groups and channels are negative
+        return (("mute", alert.rule_id), ("unsubscribe", alert.rule_id))
+    return ()
+
+
 def render_html(alert: Alert) -> str:
     """The alert as Telegram HTML."""
     limit = SNIPPET

@@ -111,6 +111,7 @@ chats = Table(
     Column("title", Text),
     Column("status", String(16), nullable=False, default="active"),
     Column("status_reason", Text),
+    Column("muted_until", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
@@ -119,6 +120,7 @@ subscriptions = Table(
     metadata,
     Column("chat", String(64), primary_key=True),
     Column("rule_id", String(64), primary_key=True),
+    Column("muted_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
 )
 Index("ix_subscriptions_rule", subscriptions.c.rule_id)
@@ -144,18 +146,31 @@ deliveries = Table(
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_deliveries_chat", deliveries.c.chat, deliveries.c.status)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v2_feed_moved_url(connection: Connection) -> None:
     """Version 2: feeds remember where they permanently moved (301/308)."""
-    connection.execute(text("ALTER TABLE feeds ADD COLUMN moved_url TEXT"))
+    _add_column(connection, "feeds", "moved_url", Text())
+
+
+def _add_column(connection: Connection, table: str, column: str, kind: Any) -> None:
+    """ALTER TABLE ... ADD COLUMN with the type as this dialect spells it for a new install."""
+    spelled = kind.compile(dialect=connection.dialect)
+    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {spelled}"))
+
+
+def _v3_mute(connection: Connection) -> None:
+    """Version 3: subscriptions and whole chats can be muted until a time."""
+    _add_column(connection, "subscriptions", "muted_until", UTCDateTime())
+    _add_column(connection, "chats", "muted_until", UTCDateTime())
 
 
 Migration = Callable[[Connection], Any]
 MIGRATIONS: list[tuple[int, Migration]] = [
     # (version, function that brings a database at version-1 to version), in order.
     (2, _v2_feed_moved_url),
+    (3, _v3_mute),
 ]
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -201,13 +202,24 @@ class Store:
                     .where(s.stories.c.feed == record.feed, s.stories.c.key.in_(chunk))
                     .values(last_seen_at=now)
                 )
+            # A chat known to be unreachable (removed the bot, blocked it) gets its alerts held
+            # from the start: they go out when it comes back, without a failed attempt first.
+            chats = list({d.chat for d in record.deliveries})
+            unavailable: set[str] = set()
+            for chunk in _chunks(chats, _CHUNK):
+                result = await conn.execute(
+                    select(s.chats.c.chat).where(
+                        s.chats.c.chat.in_(chunk), s.chats.c.status != "active"
+                    )
+                )
+                unavailable.update(result.scalars())
             rows = [
                 {
                     "story_id": inserted[d.story_key],
                     "rule_id": d.rule_id,
                     "chat": d.chat,
                     "matched_terms": json.dumps(list(d.matched_terms), ensure_ascii=False),
-                    "status": "pending",
+                    "status": "held" if d.chat in unavailable else "pending",
                     "attempts": 0,
                     "plain": False,
                     "next_attempt_at": now,
@@ -375,12 +387,16 @@ class Store:
         reason: str | None = None,
         kind: str | None = None,
         title: str | None = None,
-    ) -> None:
+    ) -> str | None:
         """Record a chat's status: ``active``, or ``blocked`` (403: the bot may not send).
+        Returns the status it had before (None for a chat not seen yet).
 
         Deliveries to a blocked chat are held (status ``held``) rather than retried; they
         resume when the chat becomes active again."""
         async with self._tx() as conn:
+            before = (
+                await conn.execute(select(s.chats.c.status).where(s.chats.c.chat == chat))
+            ).scalar()
             values: dict[str, Any] = {"status": status, "status_reason": reason, "updated_at": now}
             if kind:
                 values["kind"] = kind
@@ -405,6 +421,7 @@ class Store:
                     .where(s.deliveries.c.chat == chat, s.deliveries.c.status == "pending")
                     .values(status="held", last_error=reason)
                 )
+        return str(before) if before is not None else None
 
     async def chat_statuses(self) -> dict[str, str]:
         async with self._tx() as conn:
@@ -490,24 +507,97 @@ class Store:
             )
             return list(rows.scalars())
 
-    async def subscribers(self, rule_ids: Iterable[str]) -> dict[str, list[str]]:
-        """Rule id -> chats subscribed to it (chats the bot may not send to are left out)."""
+    async def subscribers(
+        self, rule_ids: Iterable[str], now: datetime | None = None
+    ) -> dict[str, list[str]]:
+        """Rule id -> chats subscribed to it. Chats the bot may not send to, and subscriptions
+        or chats muted at ``now``, are left out: a muted subscription gets no alerts."""
         wanted = list(dict.fromkeys(rule_ids))
         result: dict[str, list[str]] = defaultdict(list)
         if not wanted:
             return result
+        now = now or _now()
+        sub, ch = s.subscriptions, s.chats
         async with self._tx() as conn:
-            blocked = select(s.chats.c.chat).where(s.chats.c.status != "active")
-            rows = await conn.execute(
-                select(s.subscriptions.c.rule_id, s.subscriptions.c.chat)
-                .where(
-                    s.subscriptions.c.rule_id.in_(wanted), s.subscriptions.c.chat.not_in(blocked)
+            excluded = select(ch.c.chat).where(
+                or_(
+                    ch.c.status != "active",
+                    and_(ch.c.muted_until.is_not(None), ch.c.muted_until > now),
                 )
-                .order_by(s.subscriptions.c.chat)
+            )
+            rows = await conn.execute(
+                select(sub.c.rule_id, sub.c.chat)
+                .where(
+                    sub.c.rule_id.in_(wanted),
+                    sub.c.chat.not_in(excluded),
+                    or_(sub.c.muted_until.is_(None), sub.c.muted_until <= now),
+                )
+                .order_by(sub.c.chat)
             )
             for rule_id, chat in rows.all():
                 result[rule_id].append(chat)
         return result
+
+    async def mute(
+        self, chat: str, rule_id: str | None, until: datetime | None, now: datetime
+    ) -> bool:
+        """Mute a subscription (``rule_id``) or the whole chat (None) until ``until``; None
+        unmutes. Returns False when the chat has no such subscription."""
+        async with self._tx() as conn:
+            if rule_id is None:
+                changed = await conn.execute(
+                    update(s.chats)
+                    .where(s.chats.c.chat == chat)
+                    .values(muted_until=until, updated_at=now)
+                )
+                if changed.rowcount == 0:
+                    await conn.execute(
+                        insert(s.chats),
+                        {
+                            "chat": chat,
+                            "kind": "unknown",
+                            "status": "active",
+                            "muted_until": until,
+                            "updated_at": now,
+                        },
+                    )
+                return True
+            changed = await conn.execute(
+                update(s.subscriptions)
+                .where(s.subscriptions.c.chat == chat, s.subscriptions.c.rule_id == rule_id)
+                .values(muted_until=until)
+            )
+            return bool(changed.rowcount)
+
+    async def chat_settings(self, chat: str) -> tuple[datetime | None, dict[str, datetime | None]]:
+        """(the chat's own mute, rule id -> that subscription's mute) for /mine and /settings."""
+        async with self._tx() as conn:
+            muted = (
+                await conn.execute(select(s.chats.c.muted_until).where(s.chats.c.chat == chat))
+            ).scalar()
+            rows = await conn.execute(
+                select(s.subscriptions.c.rule_id, s.subscriptions.c.muted_until)
+                .where(s.subscriptions.c.chat == chat)
+                .order_by(s.subscriptions.c.rule_id)
+            )
+            return muted, {row.rule_id: row.muted_until for row in rows}
+
+    async def sent_per_rule_and_day(self, since: datetime) -> list[tuple[str, str, int]]:
+        """(rule id, UTC day as YYYY-MM-DD, alerts sent) since ``since``, for /stats."""
+        d = s.deliveries
+        day = (
+            func.to_char(func.timezone("UTC", d.c.sent_at), "YYYY-MM-DD")
+            if self.dialect == "postgresql"
+            else func.strftime("%Y-%m-%d", d.c.sent_at)
+        )
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                select(d.c.rule_id, day.label("day"), func.count())
+                .where(d.c.status == "sent", d.c.sent_at >= since)
+                .group_by(d.c.rule_id, day)
+                .order_by(day, d.c.rule_id)
+            )
+            return [(r[0], str(r[1]), int(r[2])) for r in rows]
 
     # -- housekeeping ---------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
-"""What people can do from Telegram: /start (with deep links), /help, /rules, /subscribe,
-/unsubscribe and /mine (edge: python-telegram-bot handlers).
+"""What people can do from Telegram (edge: python-telegram-bot handlers): /start (with deep
+links), /help, /rules (pages of buttons), /subscribe, /unsubscribe, /mine, /mute, /unmute, the
+buttons under alerts, and for admins /status, /feeds, /stats and /reload. Also the bot's own
+membership: removed from a chat, or made a channel's admin.
 
 Every answer is HTML with escaped values; an unknown or misspelled rule id gets the closest
 matches, never silence. In groups only the group's admins may change its subscriptions.
@@ -11,22 +13,40 @@ import difflib
 import html
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+)
 
+from bot.core.htmltext import html_to_text
 from bot.core.ports import SubscriptionStore
+from bot.core.render import shorten
 from bot.core.rules import Rule, RuleBook
-from bot.telegram import texts
+from bot.settings import parse_duration
+from bot.telegram import buttons, texts
 
 log = logging.getLogger(__name__)
 
 
 def esc(value: object) -> str:
     return html.escape(str(value), quote=False)
+
+
+def plain(text: str) -> str:
+    """A text of texts.py without its markup: button answers are plain text."""
+    return html_to_text(text, single_line=True)[:200]
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
 def suggest(wanted: str, known: list[str]) -> list[str]:
@@ -55,6 +75,8 @@ class Commands:
         self.reload = reload
         self.status = status
         self.feeds = feeds
+        self.notify_admins: Callable[[str], Awaitable[None]] | None = None
+        """Set by the runtime once it can send (membership changes are reported to admins)."""
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
         for name, callback in (
@@ -67,8 +89,15 @@ class Commands:
             ("reload", self.reload_rules),
             ("status", self.show_status),
             ("feeds", self.show_feeds),
+            ("stats", self.show_stats),
+            ("mute", self.mute),
+            ("unmute", self.unmute),
         ):
             application.add_handler(CommandHandler(name, callback))
+        application.add_handler(CallbackQueryHandler(self.on_button))
+        application.add_handler(
+            ChatMemberHandler(self.on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
+        )
 
     @staticmethod
     def menu() -> list[BotCommand]:
@@ -83,8 +112,11 @@ class Commands:
         assert update.effective_chat is not None
         return str(update.effective_chat.id)
 
-    async def _may_manage(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-        """In groups only admins change subscriptions; in private chats everyone does."""
+    async def _may_manage(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, *, quietly: bool = False
+    ) -> bool:
+        """In groups only admins change subscriptions; in private chats everyone does.
+        Refuses with a reply unless ``quietly`` (a button press answers on its own)."""
         chat, user = update.effective_chat, update.effective_user
         if chat is None or chat.type == ChatType.PRIVATE:
             return True
@@ -97,7 +129,8 @@ class Commands:
             return False
         if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
             return True
-        await self._reply(update, texts.GROUP_ADMINS_ONLY)
+        if not quietly:
+            await self._reply(update, texts.GROUP_ADMINS_ONLY)
         return False
 
     async def _note_chat(self, update: Update) -> None:
@@ -136,19 +169,59 @@ class Commands:
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._reply(update, texts.HELP)
 
+    RULES_PER_PAGE = 8
+
     async def list_rules(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        rules = [r for r in self.rules().rules if r.subscribable]
-        if not rules:
+        if not [r for r in self.rules().rules if r.subscribable]:
             await self._reply(update, texts.NO_RULES)
             return
-        mine = set(await self.store.subscriptions_of(self._chat(update)))
+        text, keyboard = await self._rules_page(self._chat(update), 0)
+        message = update.effective_message
+        if message is not None:
+            await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+
+    async def _rules_page(self, chat: str, page: int) -> tuple[str, InlineKeyboardMarkup]:
+        """One page of /rules: the topics, each a button that follows or stops it."""
+        rules = [r for r in self.rules().rules if r.subscribable]
+        mine = set(await self.store.subscriptions_of(chat))
+        size = self.RULES_PER_PAGE
+        pages = max(1, -(-len(rules) // size))
+        page = min(max(page, 0), pages - 1)
+        shown = rules[page * size : (page + 1) * size]
         lines = [
             texts.RULE_LINE.format(
                 mark="✅" if r.id in mine else "▫️", id=esc(r.id), title=esc(r.title)
             )
-            for r in rules
+            for r in shown
         ]
-        await self._send_lines(update, texts.RULES_HEADER, lines)
+        rows = [
+            [
+                InlineKeyboardButton(
+                    (texts.BUTTON_FOLLOWING if r.id in mine else texts.BUTTON_NOT_FOLLOWING).format(
+                        title=shorten(r.title, 40)
+                    ),
+                    callback_data=buttons.data(
+                        "unsubscribe" if r.id in mine else "subscribe", r.id, page
+                    ),
+                )
+            ]
+            for r in shown
+        ]
+        nav = []
+        if page > 0:
+            nav.append(
+                InlineKeyboardButton(
+                    texts.BUTTON_PREVIOUS, callback_data=buttons.page_data(page - 1)
+                )
+            )
+        if page < pages - 1:
+            nav.append(
+                InlineKeyboardButton(texts.BUTTON_NEXT, callback_data=buttons.page_data(page + 1))
+            )
+        if nav:
+            rows.append(nav)
+        text = texts.RULES_PAGE.format(page=page + 1, pages=pages) + "\n".join(lines)
+        return text, InlineKeyboardMarkup(rows)
 
     async def _send_lines(self, update: Update, header: str, lines: list[str]) -> None:
         """Send a list, split across messages well below Telegram's 4096-character limit."""
@@ -237,15 +310,177 @@ class Commands:
             await self._reply(update, f"<pre>{esc(chr(10).join(chunk))}</pre>")
 
     async def mine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        ids = await self.store.subscriptions_of(self._chat(update))
-        if not ids:
+        chat_muted, subscriptions = await self.store.chat_settings(self._chat(update))
+        if not subscriptions:
             await self._reply(update, texts.MINE_EMPTY)
             return
         book = self.rules()
-        lines = [
-            texts.RULE_LINE.format(
-                mark="✅", id=esc(i), title=esc(book.by_id[i].title if i in book.by_id else "?")
+        now = self.clock()
+        lines = []
+        for rule_id, muted in subscriptions.items():
+            rule = book.by_id.get(rule_id)
+            line = texts.RULE_LINE.format(
+                mark="✅", id=esc(rule_id), title=esc(rule.title if rule else "?")
             )
-            for i in ids
+            if muted is not None and muted > now:
+                line += texts.MUTED_UNTIL.format(until=_when(muted))
+            lines.append(line)
+        header = texts.MINE_HEADER
+        if chat_muted is not None and chat_muted > now:
+            header = texts.MINE_ALL_MUTED.format(until=_when(chat_muted)) + header
+        await self._send_lines(update, header, lines)
+
+    # -- buttons ------------------------------------------------------------------------
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        chat = update.effective_chat
+        if query is None or query.data is None or chat is None:
+            return
+        kind, rule, page = buttons.parse(query.data, self.rules().rules)
+        chat_id = str(chat.id)
+        if kind == "page":
+            text, keyboard = await self._rules_page(chat_id, page or 0)
+            await query.answer()
+            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+            return
+        if rule is None or kind == "unknown":
+            await query.answer(texts.BUTTON_GONE, show_alert=True)
+            return
+        if not await self._may_manage(update, context, quietly=True):
+            await query.answer(plain(texts.GROUP_ADMINS_ONLY), show_alert=True)
+            return
+        now = self.clock()
+        if kind == "subscribe":
+            created = await self.store.subscribe(chat_id, rule.id, now)
+            answer = texts.SUBSCRIBED if created else texts.ALREADY_SUBSCRIBED
+        elif kind == "unsubscribe":
+            removed = await self.store.unsubscribe(chat_id, rule.id)
+            answer = texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED
+        else:  # mute, from under an alert: for 24 hours
+            until = now + timedelta(hours=24)
+            muted = await self.store.mute(chat_id, rule.id, until, now)
+            answer = texts.MUTED if muted else texts.NOT_SUBSCRIBED
+        await query.answer(
+            plain(
+                answer.format(
+                    title=esc(rule.title), id=esc(rule.id), until=_when(now + timedelta(hours=24))
+                )
+            )
+        )
+        if page is not None:  # a /rules page: show the new state
+            text, keyboard = await self._rules_page(chat_id, page)
+            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+        elif kind == "unsubscribe":  # under an alert: the buttons have done their job
+            await query.edit_message_reply_markup(reply_markup=None)
+        log.info("chat %s pressed %s on %s", chat_id, kind, rule.id)
+
+    # -- mute -------------------------------------------------------------------------
+
+    async def mute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        args = context.args or []
+        if not args:
+            await self._reply(update, texts.MUTE_USAGE)
+            return
+        duration = args[1] if len(args) > 1 else "24h"
+        try:
+            length = parse_duration(duration)
+        except ValueError:
+            await self._reply(update, texts.BAD_DURATION.format(value=esc(duration)))
+            return
+        await self._set_mute(update, context, args[0], self.clock() + length)
+
+    async def unmute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not context.args:
+            await self._reply(update, texts.UNMUTE_USAGE)
+            return
+        await self._set_mute(update, context, context.args[0], None)
+
+    async def _set_mute(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        target: str,
+        until: datetime | None,
+    ) -> None:
+        if not await self._may_manage(update, context):
+            return
+        chat = self._chat(update)
+        now = self.clock()
+        wanted = target.strip().lower()
+        if wanted == "all":
+            await self.store.mute(chat, None, until, now)
+            text = texts.MUTED_ALL if until else texts.UNMUTED_ALL
+            await self._reply(update, text.format(until=_when(until)))
+            return
+        if not await self.store.mute(chat, wanted, until, now):
+            answer = texts.NOT_SUBSCRIBED.format(id=esc(wanted))
+            close = suggest(wanted, await self.store.subscriptions_of(chat))
+            if close:
+                options = ", ".join(f"<code>{esc(c)}</code>" for c in close)
+                answer += texts.DID_YOU_MEAN.format(options=options)
+            await self._reply(update, answer)
+            return
+        rule = self.rules().by_id.get(wanted)
+        title = esc(rule.title if rule else wanted)
+        text = texts.MUTED if until else texts.UNMUTED
+        await self._reply(update, text.format(title=title, until=_when(until)))
+
+    # -- admins -------------------------------------------------------------------------
+
+    async def show_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._is_admin(update):
+            return
+        days = 7
+        rows = await self.store.sent_per_rule_and_day(self.clock() - timedelta(days=days))
+        if not rows:
+            await self._reply(update, texts.STATS_NONE.format(days=days))
+            return
+        per_rule: dict[str, int] = {}
+        per_day: dict[str, int] = {}
+        for rule_id, day, count in rows:
+            per_rule[rule_id] = per_rule.get(rule_id, 0) + count
+            per_day[day] = per_day.get(day, 0) + count
+        lines = [
+            f"{esc(rule_id)}: {count}"
+            for rule_id, count in sorted(per_rule.items(), key=lambda kv: -kv[1])
         ]
-        await self._send_lines(update, texts.MINE_HEADER, lines)
+        lines.append("")
+        lines.extend(f"{day}: {count}" for day, count in sorted(per_day.items()))
+        await self._send_lines(update, texts.STATS_HEADER.format(days=days), lines)
+
+    # -- the bot's own membership ----------------------------------------------------------
+
+    async def on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The bot was added to, removed from, or had its rights changed in a chat."""
+        change = update.my_chat_member
+        if change is None:
+            return
+        chat = change.chat
+        status = change.new_chat_member.status
+        chat_id = str(chat.id)
+        title = chat.title or chat.username or chat.first_name
+        name = f"@{chat.username}" if chat.username else (chat.title or chat_id)
+        now = self.clock()
+        if status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
+            reason = "the bot was removed or blocked"
+            await self.store.set_chat_status(
+                chat_id, "blocked", now, reason=reason, kind=chat.type, title=title
+            )
+            notice = texts.REMOVED_FROM_CHAT if chat.type != ChatType.PRIVATE else None
+        elif chat.type == ChatType.CHANNEL and status != ChatMemberStatus.ADMINISTRATOR:
+            await self.store.set_chat_status(
+                chat_id,
+                "blocked",
+                now,
+                reason="the bot is not an admin of this channel",
+                kind=chat.type,
+                title=title,
+            )
+            notice = texts.NOT_CHANNEL_ADMIN
+        else:
+            await self.store.set_chat_status(chat_id, "active", now, kind=chat.type, title=title)
+            notice = None
+        log.info("bot membership in chat %s is now %s", chat_id, status)
+        if notice is not None and self.notify_admins is not None:
+            await self.notify_admins(html_to_text(notice.format(chat=name)))

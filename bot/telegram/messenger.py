@@ -34,7 +34,9 @@ from bot.core.errors import (
     RateLimited,
     TransientDeliveryError,
 )
+from bot.core.render import Action
 from bot.telegram import texts
+from bot.telegram.buttons import alert_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,9 @@ class TelegramMessenger:
     def is_group(self, chat: str) -> bool:
         return is_group(chat)
 
-    async def send(self, chat: str, html: str | None, plain: str) -> int | None:
+    async def send(
+        self, chat: str, html: str | None, plain: str, actions: Sequence[Action] = ()
+    ) -> int | None:
         if not (chat.startswith("@") or chat.lstrip("-").isdigit()):
             # e.g. alerts queued for the console before a token was configured
             raise ChatUnavailable(chat, "not a Telegram chat")
@@ -108,6 +112,7 @@ class TelegramMessenger:
                 text=html if html is not None else plain,
                 parse_mode=ParseMode.HTML if html is not None else None,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_markup=alert_keyboard(actions),
             )
         except TelegramError as exc:
             raise map_error(chat, exc) from exc

@@ -17,6 +17,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.core.errors import ConfigError, Problem, TransientDeliveryError
+from bot.core.render import Action
 from bot.telegram.commands import Commands
 from bot.telegram.messenger import TelegramMessenger
 
@@ -53,6 +54,7 @@ class TelegramRuntime:
         self.poll_timeout = poll_timeout
         self.retry_interval = retry_interval
         self.messenger = _ReadyMessenger(TelegramMessenger(self.application.bot, admins), self)
+        commands.notify_admins = self.messenger.notify_admins
         self.ready = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None
         self._receiving = False
@@ -137,10 +139,12 @@ class _ReadyMessenger:
     def is_group(self, chat: str) -> bool:
         return self.inner.is_group(chat)
 
-    async def send(self, chat: str, html: str | None, plain: str) -> int | None:
+    async def send(
+        self, chat: str, html: str | None, plain: str, actions: Sequence[Action] = ()
+    ) -> int | None:
         if not self.runtime.ready.is_set():
             raise TransientDeliveryError(chat, "not connected to Telegram yet")
-        return await self.inner.send(chat, html, plain)
+        return await self.inner.send(chat, html, plain, actions)
 
     async def notify_admins(self, text: str) -> None:
         if self.runtime.ready.is_set():

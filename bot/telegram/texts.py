@@ -11,6 +11,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("subscribe", "Subscribe to a topic: /subscribe <rule>"),
     ("unsubscribe", "Stop a topic: /unsubscribe <rule>"),
     ("mine", "Your subscriptions"),
+    ("mute", "Pause alerts: /mute <rule|all> [24h]"),
+    ("unmute", "Resume alerts: /unmute <rule|all>"),
     ("help", "How to use this bot"),
 ]
 
@@ -24,7 +26,10 @@ HELP = (
     "/subscribe <i>rule</i>: get alerts for a topic\n"
     "/unsubscribe <i>rule</i>: stop them\n"
     "/mine: what you follow\n"
-    "/help: this message"
+    "/mute <i>rule</i>|all [<i>24h</i>]: pause alerts for a while (e.g. 2h, 3d)\n"
+    "/unmute <i>rule</i>|all: resume them\n"
+    "/help: this message\n\n"
+    "Alerts come with buttons to mute a topic for 24 hours or to unsubscribe."
 )
 RULES_HEADER = "<b>Topics</b> (✅ = you follow it)\n"
 RULE_LINE = "{mark} <code>{id}</code>: {title}"
@@ -43,4 +48,30 @@ MINE_HEADER = "<b>You follow</b>\n"
 MINE_EMPTY = "You don't follow any topic yet. Send /rules to see them."
 ADMINS_ONLY = "Sorry, only the bot's administrators can do that."
 GROUP_ADMINS_ONLY = "Only the group's admins can change its subscriptions."
+RULES_PAGE = "<b>Topics</b>, page {page} of {pages}. Tap one to follow or stop it.\n"
+BUTTON_MUTE_24H = "🔕 Mute this rule 24h"
+BUTTON_UNSUBSCRIBE = "✖ Unsubscribe"
+BUTTON_PREVIOUS = "◀"
+BUTTON_NEXT = "▶"
+BUTTON_FOLLOWING = "✅ {title}"
+BUTTON_NOT_FOLLOWING = "➕ {title}"
+BUTTON_GONE = "This topic no longer exists."
+MUTE_USAGE = "Send <code>/mute rule-id 24h</code> or <code>/mute all 2h</code>."
+UNMUTE_USAGE = "Send <code>/unmute rule-id</code> or <code>/unmute all</code>."
+BAD_DURATION = "I can't read {value} as a duration: write it like 30m, 24h or 3d."
+MUTED = "🔕 <b>{title}</b> is muted until {until}."
+MUTED_ALL = "🔕 All alerts are muted until {until}."
+UNMUTED = "🔔 <b>{title}</b> is back on."
+UNMUTED_ALL = "🔔 Alerts are back on."
+MUTED_UNTIL = " (🔕 muted until {until})"
+MINE_ALL_MUTED = "🔕 Everything is muted until {until}.\n"
+STATS_HEADER = "<b>Alerts sent in the last {days} days</b>\n"
+STATS_NONE = "No alerts were sent in the last {days} days."
+REMOVED_FROM_CHAT = (
+    "The bot was removed from {chat}; its alerts there are held until it is added back."
+)
+NOT_CHANNEL_ADMIN = (
+    "The bot is not an admin of channel {chat} (Telegram requires it to post); "
+    "alerts there are held."
+)
 ADMIN_NOTICE = "⚠️ <b>newsbot</b>: {text}"

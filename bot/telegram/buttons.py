@@ -1,0 +1,61 @@
+"""Inline buttons: what their callback data says, and reading it back (edge: Telegram).
+
+Callback data is limited to 64 bytes and rule ids may be 64 characters, so a button names its
+rule by a short hash; a button whose rule was renamed or removed since the message was sent
+resolves to nothing, and the person is told so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.core.render import Action
+from bot.core.rules import Rule
+from bot.telegram import texts
+
+KINDS = {"mute": "m", "unsubscribe": "u", "subscribe": "s"}
+_KIND_OF = {short: kind for kind, short in KINDS.items()}
+
+
+def rule_token(rule_id: str) -> str:
+    return hashlib.sha1(rule_id.encode(), usedforsecurity=False).hexdigest()[:10]
+
+
+def data(kind: str, rule_id: str, page: int | None = None) -> str:
+    """Callback data for ``kind`` on a rule, e.g. ``m:3f2a9c01be``; ``:page`` for /rules."""
+    suffix = f":{page}" if page is not None else ""
+    return f"{KINDS[kind]}:{rule_token(rule_id)}{suffix}"
+
+
+def page_data(page: int) -> str:
+    return f"p:{page}"
+
+
+def parse(value: str, rules: Iterable[Rule]) -> tuple[str, Rule | None, int | None]:
+    """(kind, the rule it names or None if gone, page or None) of callback data."""
+    parts = value.split(":")
+    if parts[0] == "p" and len(parts) == 2 and parts[1].isdigit():
+        return "page", None, int(parts[1])
+    kind = _KIND_OF.get(parts[0], "unknown")
+    token = parts[1] if len(parts) > 1 else ""
+    page = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+    rule = next((r for r in rules if rule_token(r.id) == token), None)
+    return kind, rule, page
+
+
+def alert_keyboard(actions: Sequence[Action]) -> InlineKeyboardMarkup | None:
+    """The buttons under an alert."""
+    if not actions:
+        return None
+    labels = {"mute": texts.BUTTON_MUTE_24H, "unsubscribe": texts.BUTTON_UNSUBSCRIBE}
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(labels[kind], callback_data=data(kind, rule_id))
+                for kind, rule_id in actions
+            ]
+        ]
+    )

@@ -1,0 +1,214 @@
+"""Telegram as people use it, through the fake Bot API: buttons to subscribe and to act on an
+alert, pages of topics, mute and unmute, the bot removed from a chat or demoted in a channel,
+and admin statistics. Every message the bot sends is checked by the fake's Telegram HTML parser
+(nothing may be rejected)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from tests.e2e_support import (
+    CHANNEL,
+    GROUP,
+    OTHER_USER,
+    USER,
+    MakeApp,
+    alerts_to,
+    item,
+    running,
+    seeded,
+)
+from tests.fakes.feed_server import FeedServer
+from tests.fakes.feedgen import rss
+from tests.fakes.telegram_api import FakeTelegram, SentMessage
+
+
+def buttons(message: SentMessage) -> list[tuple[str, str]]:
+    """(label, callback data) of every inline button under a message."""
+    markup = message.reply_markup or {}
+    return [
+        (b["text"], b["callback_data"]) for row in markup.get("inline_keyboard", []) for b in row
+    ]
+
+
+def button(message: SentMessage, label_part: str) -> str:
+    return next(data for label, data in buttons(message) if label_part in label)
+
+
+def latest(fake: FakeTelegram, chat: int, contains: str) -> SentMessage:
+    return next(m for m in reversed(fake.messages_to(chat)) if contains in m.plain_text)
+
+
+async def wait_text(fake: FakeTelegram, chat: int, contains: str, count: int = 1) -> None:
+    await fake.wait_for_async(
+        lambda: sum(contains in t for t in alerts_to(fake, chat)) >= count, timeout=10
+    )
+
+
+async def test_subscribe_with_a_button_from_the_rules_list(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    async with running(app):
+        fake.user_sends(USER, "/rules")
+        await wait_text(fake, USER, "Topics")
+        page = latest(fake, USER, "Topics")
+        assert [label for label, _ in buttons(page)] == ["➕ Turkish drones", "➕ Karabakh"]
+        fake.user_presses(USER, page, button(page, "Karabakh"))
+        await fake.wait_for_async(lambda: bool(fake.edits), timeout=10)
+    assert await app.store.subscriptions_of(str(USER)) == ["karabakh"]
+    (answer,) = fake.callback_answers
+    assert answer.text is not None and "Subscribed to Karabakh" in answer.text
+    (edit,) = fake.edits
+    assert edit.reply_markup is not None
+    labels = [b["text"] for row in edit.reply_markup["inline_keyboard"] for b in row]
+    assert labels == ["➕ Turkish drones", "✅ Karabakh"]
+    assert fake.rejected == []
+
+
+async def test_rules_come_in_pages(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram, tmp_path: object
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    many = "".join(
+        f"  - {{id: topic-{i:02}, title: Topic {i}, any: [word{i}]}}\n" for i in range(15)
+    )
+    (app.config.rules_path / "many.yaml").write_text(f"rules:\n{many}", encoding="utf-8")
+    await app.reload_rules()
+    async with running(app):
+        fake.user_sends(USER, "/rules")
+        await wait_text(fake, USER, "page 1 of 3")
+        first = latest(fake, USER, "page 1 of 3")
+        assert len(buttons(first)) == 8 + 1  # eight topics and "next"
+        fake.user_presses(USER, first, button(first, "▶"))
+        await fake.wait_for_async(lambda: len(fake.edits) == 1, timeout=10)
+    edit = fake.edits[0]
+    assert edit.plain_text is not None and "page 2 of 3" in edit.plain_text
+    assert edit.reply_markup is not None
+    labels = [b["text"] for row in edit.reply_markup["inline_keyboard"] for b in row]
+    assert labels[0] == "➕ Topic 6" and labels[-2:] == ["◀", "▶"]
+
+
+async def test_mute_and_unsubscribe_from_under_an_alert(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    stories = [item(1, "x")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app()
+    now = datetime.now(UTC)
+    await app.store.subscribe(str(USER), "drones", now)
+    await app.store.subscribe(str(OTHER_USER), "drones", now)
+    async with running(app):
+        await seeded(app)
+        stories.append(item(2, "Bayraktar delivered"))
+        feed_server.set_feed("/news.xml", rss(stories))
+        await wait_text(fake, USER, "Bayraktar delivered")
+        await wait_text(fake, OTHER_USER, "Bayraktar delivered")
+        alert = latest(fake, USER, "Bayraktar delivered")
+        assert [label for label, _ in buttons(alert)] == ["🔕 Mute this rule 24h", "✖ Unsubscribe"]
+        assert buttons(latest(fake, CHANNEL, "Bayraktar")) == [], "no buttons in a channel"
+        fake.user_presses(USER, alert, button(alert, "Mute"))
+        other = latest(fake, OTHER_USER, "Bayraktar delivered")
+        fake.user_presses(OTHER_USER, other, button(other, "Unsubscribe"))
+        await fake.wait_for_async(lambda: len(fake.callback_answers) == 2, timeout=10)
+        stories.append(item(3, "Bayraktar again"))
+        feed_server.set_feed("/news.xml", rss(stories))
+        await wait_text(fake, CHANNEL, "Bayraktar again")
+        fake.user_sends(USER, "/mine")
+        await wait_text(fake, USER, "muted until")
+        fake.user_sends(USER, "/unmute drones")
+        await wait_text(fake, USER, "back on")
+        stories.append(item(4, "Bayraktar a third time"))
+        feed_server.set_feed("/news.xml", rss(stories))
+        await wait_text(fake, USER, "Bayraktar a third time")
+    user_alerts = [t.splitlines()[0] for t in alerts_to(fake, USER) if "🔎" in t]
+    assert user_alerts == ["Bayraktar delivered", "Bayraktar a third time"]
+    other_alerts = [t.splitlines()[0] for t in alerts_to(fake, OTHER_USER) if "🔎" in t]
+    assert other_alerts == ["Bayraktar delivered"]
+    answers = {a.user_id: a.text or "" for a in fake.callback_answers}
+    assert "muted until" in answers[USER] and "Unsubscribed" in answers[OTHER_USER]
+    removed = [e for e in fake.edits if e.chat_id == OTHER_USER]
+    assert removed and removed[-1].reply_markup in (None, {}), "buttons removed after use"
+    assert fake.rejected == []
+
+
+async def test_mute_all_and_helpful_answers(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    stories = [item(1, "x")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app()
+    await app.store.subscribe(str(USER), "karabakh", datetime.now(UTC))
+    async with running(app):
+        await seeded(app)
+        for text in ("/mute", "/mute all soon", "/mute drones 2h", "/mute all 2h", "/mine"):
+            fake.user_sends(USER, text)
+        await fake.wait_for_async(lambda: len(fake.messages_to(USER)) >= 5, timeout=10)
+        stories.append(item(2, "Karabakh news"))
+        feed_server.set_feed("/news.xml", rss(stories))
+        await fake.wait_for_async(
+            lambda: (
+                any(s.consecutive_failures == 0 and s.body_hash for s in app.states.values())
+                and app.states["news"].last_polled_at is not None
+                and app.pipeline.parser is not None
+            ),
+            timeout=10,
+        )
+        await seeded(app)
+        fake.user_sends(USER, "/unmute all")
+        await wait_text(fake, USER, "Alerts are back on")
+    usage, bad, not_mine, muted_all, mine = alerts_to(fake, USER)[:5]
+    assert "/mute rule-id 24h" in usage
+    assert "can't read soon as a duration" in bad
+    assert "You were not subscribed to drones" in not_mine
+    assert "All alerts are muted until" in muted_all
+    assert "Everything is muted until" in mine and "karabakh" in mine
+    assert not any("Karabakh news" in t for t in alerts_to(fake, USER))
+
+
+async def test_removed_from_a_group_holds_its_alerts_and_tells_the_admins(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    stories = [item(1, "x")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app()
+    async with running(app):
+        await seeded(app)
+        fake.bot_status_changed(GROUP, "left", by_user_id=USER)
+        await wait_text(fake, USER, "removed from Analysts")
+        stories.append(item(2, "Bayraktar while away"))
+        feed_server.set_feed("/news.xml", rss(stories))
+        await wait_text(fake, CHANNEL, "Bayraktar while away")
+        assert not any("while away" in t for t in alerts_to(fake, GROUP))
+        fake.bot_status_changed(GROUP, "member", by_user_id=USER)
+        await wait_text(fake, GROUP, "Bayraktar while away")
+        fake.bot_status_changed(CHANNEL, "member", by_user_id=USER)
+        await wait_text(fake, USER, "not an admin of channel @defence_news")
+    assert (await app.store.chat_statuses())[str(CHANNEL)] == "blocked"
+    assert fake.rejected == []
+
+
+async def test_admin_statistics(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    stories = [item(1, "x")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app()
+    async with running(app):
+        await seeded(app)
+        stories += [item(2, "Bayraktar one"), item(3, "Akinci two")]
+        feed_server.set_feed("/news.xml", rss(stories))
+        for _ in range(500):  # until all four alerts are recorded as sent
+            if (await app.store.delivery_counts()).get("sent") == 4:
+                break
+            await asyncio.sleep(0.02)
+        fake.user_sends(OTHER_USER, "/stats")
+        fake.user_sends(USER, "/stats")
+        await wait_text(fake, USER, "Alerts sent")
+    stats = latest(fake, USER, "Alerts sent").plain_text
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert "drones: 4" in stats and f"{today}: 4" in stats  # 2 stories x (channel + group)
+    assert "only the bot's administrators" in alerts_to(fake, OTHER_USER)[-1]
