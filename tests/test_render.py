@@ -21,6 +21,7 @@ from bot.core.render import (
     MAX_MESSAGE,
     MAX_TITLE,
     SNIPPET,
+    highlight,
     render_html,
     render_plain,
     shorten,
@@ -319,3 +320,31 @@ def test_shorten_never_exceeds_the_limit(text: str, limit: int) -> None:
     else:
         assert result.endswith("…")
         assert collapsed.startswith(result[:-1])
+
+
+@pytest.mark.parametrize(
+    ("text", "terms", "expected"),
+    [
+        pytest.param("Bayraktar TB2 flies", ("Bayraktar",), "<b>Bayraktar</b> TB2 flies", id="one"),
+        pytest.param(
+            "Bayraktar TB2", ("TB2", "Bayraktar TB2"), "<b>Bayraktar TB2</b>", id="longest-wins"
+        ),
+        pytest.param("<TB2> & co", ("TB2",), "&lt;<b>TB2</b>&gt; &amp; co", id="escaped"),
+        pytest.param("TB20 and TB2", ("TB2",), "TB20 and <b>TB2</b>", id="whole-words"),
+        pytest.param(
+            "karabakh KARABAKH", ("Karabakh",), "<b>karabakh</b> <b>KARABAKH</b>", id="any-case"
+        ),
+        pytest.param("nothing here", ("Baku",), "nothing here", id="absent"),
+        pytest.param("a.b", ("a.b",), "<b>a.b</b>", id="regex-characters"),
+    ],
+)
+def test_highlight(text: str, terms: tuple[str, ...], expected: str) -> None:
+    out = highlight(text, terms)
+    assert out == expected
+    assert parse_telegram_html(out) == text
+
+
+def test_alert_snippet_highlights_the_matched_terms() -> None:
+    story = Story("f", "k", "Title", "https://x.invalid/1", summary="Azerbaijan flew the TB2.")
+    html = render_html(Alert(1, "1", "r", "Rule", "Feed", story, ("TB2",)))
+    assert "the <b>TB2</b>." in html

@@ -212,3 +212,31 @@ async def test_admin_statistics(
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     assert "drones: 4" in stats and f"{today}: 4" in stats  # 2 stories x (channel + group)
     assert "only the bot's administrators" in alerts_to(fake, OTHER_USER)[-1]
+
+
+async def test_a_channel_admin_subscribes_the_channel_from_a_private_chat(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    fake.add_channel(-1003000, "quiet_channel", "Quiet", admins=[USER], bot_is_admin=False)
+    stories = [item(1, "x")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app()
+    async with running(app):
+        await seeded(app)
+        fake.user_sends(OTHER_USER, "/subscribe karabakh @defence_news")
+        await wait_text(fake, OTHER_USER, "Only an admin of @defence_news")
+        fake.user_sends(USER, "/subscribe karabakh @quiet_channel")
+        await wait_text(fake, USER, "Make me an admin of @quiet_channel")
+        fake.user_sends(USER, "/subscribe karabakh @no_such_channel")
+        await wait_text(fake, USER, "can't see the channel @no_such_channel")
+        fake.user_sends(USER, "/subscribe karabakh @defence_news")
+        await wait_text(fake, USER, "@defence_news now receives Karabakh")
+        stories.append(item(2, "Qarabağ talks"))
+        feed_server.set_feed("/news.xml", rss(stories))
+        await wait_text(fake, CHANNEL, "Qarabağ talks")
+        fake.user_sends(USER, "/unsubscribe karabakh @defence_news")
+        await wait_text(fake, USER, "@defence_news no longer receives Karabakh")
+    assert await app.store.subscriptions_of(str(CHANNEL)) == []
+    assert await app.store.subscriptions_of(str(USER)) == [], "the person is not subscribed"
+    assert not any("Qarabağ" in t for t in alerts_to(fake, USER))
+    assert fake.rejected == []

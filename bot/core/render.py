@@ -10,6 +10,7 @@ rejects the HTML anyway.
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 
 from bot.core.models import Alert
@@ -94,12 +95,31 @@ def _html(alert: Alert, snippet_limit: int) -> str:
     head = f'<a href="{esc(link, quote=True)}">{esc(title)}</a>' if link else esc(title)
     lines = [f"<b>{head}</b>"]
     if snippet:
-        lines.append(esc(snippet))
+        lines.append(highlight(snippet, alert.matched_terms))
     if source:
         lines.append(f"<i>{esc(source)}</i>")
     rule = shorten(alert.rule_title, MAX_LABEL)
     lines.append(f"🔎 {esc(rule)}" + (f": <b>{esc(terms)}</b>" if terms else ""))
     return "\n".join(lines)
+
+
+def highlight(text: str, terms: tuple[str, ...]) -> str:
+    """``text`` escaped for Telegram HTML, with whole-word occurrences of ``terms`` (as the
+    story spelled them) in bold. Longer terms win where two overlap."""
+    wanted = sorted({t for t in terms if t.strip()}, key=len, reverse=True)
+    if not wanted:
+        return html.escape(text)
+    pattern = re.compile(
+        r"(?<!\w)(?:" + "|".join(re.escape(t) for t in wanted) + r")(?!\w)", re.IGNORECASE
+    )
+    out = []
+    last = 0
+    for m in pattern.finditer(text):
+        out.append(html.escape(text[last : m.start()]))
+        out.append(f"<b>{html.escape(m.group())}</b>")
+        last = m.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)
 
 
 def render_plain(alert: Alert, snippet_limit: int = SNIPPET) -> str:

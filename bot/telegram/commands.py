@@ -239,39 +239,85 @@ class Commands:
             await self._reply(update, texts.SUBSCRIBE_USAGE)
             return
         await self._note_chat(update)
-        await self._subscribe(update, context, context.args[0])
+        channel = context.args[1] if len(context.args) > 1 else None
+        await self._subscribe(update, context, context.args[0], channel)
+
+    async def _target(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, channel: str | None
+    ) -> tuple[str, str | None] | None:
+        """The chat a subscription command is about: this chat, or a channel named after the
+        rule (``/subscribe rule @channel``), which only an admin of that channel may change and
+        where the bot must be an admin to post. (chat id, channel name) or None if refused."""
+        if channel is None:
+            if not await self._may_manage(update, context):
+                return None
+            return self._chat(update), None
+        user = update.effective_user
+        name = channel if channel.startswith("@") else f"@{channel}"
+        try:
+            chat = await context.bot.get_chat(name)
+            member = await context.bot.get_chat_member(chat.id, user.id) if user else None
+            me = await context.bot.get_chat_member(chat.id, context.bot.id)
+        except TelegramError as exc:
+            log.info("cannot check channel %s: %s", name, exc)
+            await self._reply(update, texts.CHANNEL_UNKNOWN.format(channel=esc(name)))
+            return None
+        admin = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+        if member is None or member.status not in admin:
+            await self._reply(update, texts.CHANNEL_ADMINS_ONLY.format(channel=esc(name)))
+            return None
+        if me.status != ChatMemberStatus.ADMINISTRATOR:
+            await self._reply(update, texts.CHANNEL_BOT_NOT_ADMIN.format(channel=esc(name)))
+            return None
+        await self.store.set_chat_status(
+            str(chat.id), "active", self.clock(), kind=chat.type, title=chat.title or name
+        )
+        return str(chat.id), name
 
     async def _subscribe(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE, rule_id: str
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        rule_id: str,
+        channel: str | None = None,
     ) -> None:
         rule, problem = self._find(rule_id)
         if rule is None:
             await self._reply(update, problem or "")
             return
-        if not await self._may_manage(update, context):
+        target = await self._target(update, context, channel)
+        if target is None:
             return
-        created = await self.store.subscribe(self._chat(update), rule.id, self.clock())
-        template = texts.SUBSCRIBED if created else texts.ALREADY_SUBSCRIBED
-        await self._reply(update, template.format(title=esc(rule.title)))
+        chat, name = target
+        created = await self.store.subscribe(chat, rule.id, self.clock())
+        if name is not None:
+            template = texts.CHANNEL_SUBSCRIBED if created else texts.CHANNEL_ALREADY_SUBSCRIBED
+        else:
+            template = texts.SUBSCRIBED if created else texts.ALREADY_SUBSCRIBED
+        await self._reply(update, template.format(title=esc(rule.title), channel=esc(name)))
         if created:
-            log.info("chat %s subscribed to %s", self._chat(update), rule.id)
+            log.info("chat %s subscribed to %s", chat, rule.id)
 
     async def unsubscribe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not context.args:
             await self._reply(update, texts.UNSUBSCRIBE_USAGE)
             return
-        if not await self._may_manage(update, context):
+        channel = context.args[1] if len(context.args) > 1 else None
+        target = await self._target(update, context, channel)
+        if target is None:
             return
+        chat, name = target
         wanted = context.args[0].strip().lower()
-        removed = await self.store.unsubscribe(self._chat(update), wanted)
+        removed = await self.store.unsubscribe(chat, wanted)
         if removed:
             rule = self.rules().by_id.get(wanted)
-            title = rule.title if rule else wanted
-            await self._reply(update, texts.UNSUBSCRIBED.format(title=esc(title)))
-            log.info("chat %s unsubscribed from %s", self._chat(update), wanted)
+            title = esc(rule.title if rule else wanted)
+            template = texts.CHANNEL_UNSUBSCRIBED if name else texts.UNSUBSCRIBED
+            await self._reply(update, template.format(title=title, channel=esc(name)))
+            log.info("chat %s unsubscribed from %s", chat, wanted)
             return
         answer = texts.NOT_SUBSCRIBED.format(id=esc(wanted))
-        close = suggest(wanted, await self.store.subscriptions_of(self._chat(update)))
+        close = suggest(wanted, await self.store.subscriptions_of(chat))
         if close:
             options = ", ".join(f"<code>{esc(c)}</code>" for c in close)
             answer += texts.DID_YOU_MEAN.format(options=options)
