@@ -30,7 +30,7 @@ from bot.feeds.parse import ParserPool, parse_feed
 from bot.pipeline import Pipeline, PollResult
 from bot.rulefiles import load_rules, rules_fingerprint
 from bot.scheduler import FeedScheduler
-from bot.sender import Sender, SendPolicy, with_titles
+from bot.sender import Sender, SendPolicy, with_rules
 from bot.storage import Store
 from bot.telegram.commands import Commands
 from bot.telegram.runtime import TelegramRuntime
@@ -120,7 +120,7 @@ class App:
             store=store,
             messenger=messenger,
             clock=self.clock,
-            describe=with_titles(lambda: self.rules.titles(), config.feed_titles()),
+            describe=with_rules(lambda: self.rules.by_id, config.feed_titles()),
             policy=send_policy(config),
         )
         self.pipeline = Pipeline(
@@ -284,12 +284,13 @@ class App:
             book = load_rules(self.config.rules_path, self.feed_tags).book(self.feed_tags)
         except ConfigError as exc:
             report = str(exc)
-            if report != self.rules_error:
+            # Recorded before anyone is told, so that /status agrees with the notice.
+            new_error, self.rules_error = report != self.rules_error, report
+            if new_error:
                 log.error("rules not reloaded, the previous rules stay in force:\n%s", report)
                 await self.messenger.notify_admins(
                     f"Rule change refused; the previous rules stay in force.\n{report}"
                 )
-            self.rules_error = report
             return f"Rules not reloaded: {len(exc.problems)} problem(s).\n{report}"
         self.rules = book
         self.pipeline.rules = book

@@ -27,7 +27,14 @@ class ConsoleMessenger:
         return False
 
     async def send(
-        self, chat: str, html: str | None, plain: str, actions: Sequence[Action] = ()
+        self,
+        chat: str,
+        html: str | None,
+        plain: str,
+        actions: Sequence[Action] = (),
+        *,
+        silent: bool = False,
+        link_preview: bool = False,
     ) -> int | None:
         self.count += 1
         print(f"\n── alert for {chat} " + "─" * 40 + f"\n{plain}", file=self.stream, flush=True)

@@ -45,6 +45,8 @@ class RuleModel(BaseModel):
     exclude_feeds: tuple[str, ...] = Field((), description="Never these feeds (names or tag:x).")
     notify: tuple[str, ...] = Field((), description="Chat ids or @channels getting every match.")
     subscribable: bool = True
+    silent: bool = Field(False, description="Alerts arrive without a notification sound.")
+    link_preview: bool = Field(False, description="Alerts show a preview of the story's link.")
 
     @field_validator("any", "all", "none", "feeds", "exclude_feeds", mode="before")
     @classmethod
@@ -328,6 +330,8 @@ def load_rule_files(
                 exclude_feeds=rm.exclude_feeds,
                 notify=rm.notify,
                 subscribable=rm.subscribable,
+                silent=rm.silent,
+                link_preview=rm.link_preview,
                 source=f"{f.path}:{line}",
             )
             if rule.id in first_seen:

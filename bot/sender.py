@@ -21,7 +21,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -36,6 +36,7 @@ from bot.core.models import Alert
 from bot.core.pacing import Pacer, retry_delay
 from bot.core.ports import DeliveryStore, Messenger
 from bot.core.render import alert_actions, render_html, render_plain
+from bot.core.rules import Rule
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,14 @@ class Sender:
         plain = render_plain(alert)
         html = None if alert.plain else render_html(alert)
         try:
-            message_id = await self.messenger.send(alert.chat, html, plain, alert_actions(alert))
+            message_id = await self.messenger.send(
+                alert.chat,
+                html,
+                plain,
+                alert_actions(alert),
+                silent=alert.silent,
+                link_preview=alert.link_preview,
+            )
         except RateLimited as exc:
             self.stats.rate_limited += 1
             self.pacer.pause(exc.retry_after, self.monotonic())
@@ -248,16 +256,20 @@ class Sender:
         )
 
 
-def with_titles(
-    rule_titles: Callable[[], dict[str, str]], feed_titles: dict[str, str]
+def with_rules(
+    rules: Callable[[], Mapping[str, Rule]], feed_titles: dict[str, str]
 ) -> Callable[[Alert], Alert]:
-    """A ``describe`` function that names rules and feeds as the configuration does."""
+    """A ``describe`` function that names rules and feeds as the configuration in force does,
+    and applies the rule's delivery options (silent, link preview)."""
 
     def describe(alert: Alert) -> Alert:
+        rule = rules().get(alert.rule_id)
         return replace(
             alert,
-            rule_title=rule_titles().get(alert.rule_id, alert.rule_id),
+            rule_title=rule.title if rule else alert.rule_id,
             feed_title=feed_titles.get(alert.feed_title, alert.feed_title),
+            silent=rule.silent if rule else False,
+            link_preview=rule.link_preview if rule else False,
         )
 
     return describe

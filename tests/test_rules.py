@@ -304,7 +304,7 @@ def test_empty_matcher_matches_nothing() -> None:
 def test_rulebook_compiles_and_indexes_rules() -> None:
     book = RuleBook([rule("a", any=("Baku",)), rule("b", any=("Yerevan",))])
     assert book.by_id["b"].any == ("Yerevan",)
-    assert book.titles() == {"a": "A", "b": "B"}
+    assert {r.id: r.title for r in book.rules} == {"a": "A", "b": "B"}
     assert [m.rule_id for m in book.matcher.match(story("Yerevan"))] == ["b"]
     assert book.matcher.rules == book.rules
 

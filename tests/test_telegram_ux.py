@@ -240,3 +240,28 @@ async def test_a_channel_admin_subscribes_the_channel_from_a_private_chat(
     assert await app.store.subscriptions_of(str(USER)) == [], "the person is not subscribed"
     assert not any("Qarabağ" in t for t in alerts_to(fake, USER))
     assert fake.rejected == []
+
+
+async def test_rules_choose_silent_alerts_and_link_previews(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    stories = [item(1, "x")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app()
+    (app.config.rules_path / "quiet.yaml").write_text(
+        "rules:\n  - {id: quiet, title: Quiet, any: [Lachin], notify: ['-1002000'],"
+        " silent: true, link_preview: true}\n",
+        encoding="utf-8",
+    )
+    await app.reload_rules()
+    async with running(app):
+        await seeded(app)
+        stories += [item(2, "Lachin corridor reopens"), item(3, "Bayraktar again")]
+        feed_server.set_feed("/news.xml", rss(stories))
+        await wait_text(fake, GROUP, "Lachin corridor")
+        await wait_text(fake, GROUP, "Bayraktar again")
+    quiet = latest(fake, GROUP, "Lachin corridor")
+    loud = latest(fake, GROUP, "Bayraktar again")
+    assert quiet.disable_notification and not loud.disable_notification
+    assert (quiet.link_preview_options or {}).get("is_disabled") in (False, None)
+    assert (loud.link_preview_options or {}).get("is_disabled") is True

@@ -164,6 +164,10 @@ class Alert:
     attempts: int = 0
     plain: bool = False
     """Send without markup (a previous attempt was rejected for its formatting)."""
+    silent: bool = False
+    """Deliver without a notification sound (the rule says so)."""
+    link_preview: bool = False
+    """Let Telegram show a preview of the story's link (the rule says so)."""
 
 
 @dataclass(frozen=True, slots=True)

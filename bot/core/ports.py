@@ -70,7 +70,14 @@ class Messenger(Protocol):
     def is_group(self, chat: str) -> bool: ...
 
     async def send(
-        self, chat: str, html: str | None, plain: str, actions: Sequence[Action] = ()
+        self,
+        chat: str,
+        html: str | None,
+        plain: str,
+        actions: Sequence[Action] = (),
+        *,
+        silent: bool = False,
+        link_preview: bool = False,
     ) -> int | None:
         """Send ``html`` (or ``plain`` when ``html`` is None), offering ``actions`` (buttons)
         where the medium has them; returns the message id if any."""

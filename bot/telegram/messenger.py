@@ -101,7 +101,14 @@ class TelegramMessenger:
         return is_group(chat)
 
     async def send(
-        self, chat: str, html: str | None, plain: str, actions: Sequence[Action] = ()
+        self,
+        chat: str,
+        html: str | None,
+        plain: str,
+        actions: Sequence[Action] = (),
+        *,
+        silent: bool = False,
+        link_preview: bool = False,
     ) -> int | None:
         if not (chat.startswith("@") or chat.lstrip("-").isdigit()):
             # e.g. alerts queued for the console before a token was configured
@@ -111,7 +118,8 @@ class TelegramMessenger:
                 chat_id=chat_id(chat),
                 text=html if html is not None else plain,
                 parse_mode=ParseMode.HTML if html is not None else None,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                link_preview_options=LinkPreviewOptions(is_disabled=not link_preview),
+                disable_notification=silent,
                 reply_markup=alert_keyboard(actions),
             )
         except TelegramError as exc:

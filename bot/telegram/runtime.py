@@ -140,11 +140,20 @@ class _ReadyMessenger:
         return self.inner.is_group(chat)
 
     async def send(
-        self, chat: str, html: str | None, plain: str, actions: Sequence[Action] = ()
+        self,
+        chat: str,
+        html: str | None,
+        plain: str,
+        actions: Sequence[Action] = (),
+        *,
+        silent: bool = False,
+        link_preview: bool = False,
     ) -> int | None:
         if not self.runtime.ready.is_set():
             raise TransientDeliveryError(chat, "not connected to Telegram yet")
-        return await self.inner.send(chat, html, plain, actions)
+        return await self.inner.send(
+            chat, html, plain, actions, silent=silent, link_preview=link_preview
+        )
 
     async def notify_admins(self, text: str) -> None:
         if self.runtime.ready.is_set():

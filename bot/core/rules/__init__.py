@@ -36,6 +36,3 @@ class RuleBook:
         self.by_id = {r.id: r for r in self.rules}
         self.lexicon = dict(lexicon or {})
         self.matcher = Matcher(self.rules, self.lexicon, feed_tags)
-
-    def titles(self) -> dict[str, str]:
-        return {r.id: r.title for r in self.rules}

@@ -36,6 +36,10 @@ class Rule:
     """Chats (numeric ids or ``@channel`` usernames) that receive every match."""
     subscribable: bool = True
     """Whether people may subscribe to the rule from Telegram."""
+    silent: bool = False
+    """Alerts arrive without a notification sound."""
+    link_preview: bool = False
+    """Alerts show a preview of the story's link."""
     source: str = ""
     """Where the rule was defined (``file:line``), for messages about it."""
 
