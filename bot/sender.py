@@ -167,6 +167,7 @@ class Sender:
             leftover = [a.delivery_id for q in queues.values() for a in q]
             if leftover:
                 await self.store.release(leftover, self.clock())
+            self.pacer.forget(self.monotonic())  # bounded memory: chats not written to lately
         return len(alerts)
 
     async def drain(self, budget: float) -> int:

@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.config import load_config
@@ -145,13 +144,3 @@ async def test_full_shared_corpus(fetcher: Fetcher, capsys: pytest.CaptureFixtur
     )
     assert counts["files"] >= 1100
     assert counts["stories"] >= 10_000
-
-
-def test_http_client_is_httpx() -> None:
-    # The fetcher under test is the production one (httpx), not a stand-in.
-    assert isinstance(
-        make_client(
-            user_agent="x", connect_timeout=1, read_timeout=1, max_redirects=1, max_connections=1
-        ),
-        httpx.AsyncClient,
-    )

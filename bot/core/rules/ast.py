@@ -25,13 +25,6 @@ class Pattern:
     prefixes: frozenset[int] = NO_PREFIXES
     exact: tuple[str, ...] | None = None
 
-    def describe(self) -> str:
-        shown = self.exact or self.words
-        parts = [w + ("*" if i in self.prefixes else "") for i, w in enumerate(shown)]
-        text = " ".join(parts)
-        text = f'"{text}"' if len(parts) > 1 else text
-        return f"={text}" if self.exact else text
-
 
 @dataclass(frozen=True, slots=True)
 class Atom:
@@ -75,14 +68,3 @@ class Near:
 
 
 Node: TypeAlias = Atom | Regex | And | Or | Not | Near
-
-
-def atoms(node: Node) -> list[Atom | Regex]:
-    """Every atom of a tree, in order."""
-    if isinstance(node, (Atom, Regex)):
-        return [node]
-    if isinstance(node, (And, Or)):
-        return [a for item in node.items for a in atoms(item)]
-    if isinstance(node, Not):
-        return atoms(node.item)
-    return atoms(node.left) + atoms(node.right)

@@ -604,11 +604,6 @@ def _indexes(words: list[str], word: str) -> list[int]:
         return found
 
 
-def _word_matches(pattern: Pattern, k: int, word: str) -> bool:
-    want = pattern.words[k]
-    return word.startswith(want) if k in pattern.prefixes else word == want
-
-
 def _rest_matches(pattern: Pattern, words: list[str], i: int, count: int) -> bool:
     n = len(pattern.words)
     if i + n > count:
