@@ -159,6 +159,8 @@ class App:
 
     async def poll(self, name: str) -> PollResult:
         """Poll one configured feed now."""
+        if name not in self.states:  # not started yet: the stored states are not loaded
+            await self._sync_feeds()
         result = await self.pipeline.poll(self.specs[name], self.states[name])
         self.states[name] = result.state
         return result
@@ -235,7 +237,9 @@ class App:
                 if self.rules_error
                 else ""
             ),
-            f"Queue: {deliveries.get('pending', 0)} pending, {deliveries.get('held', 0)} held, "
+            f"Queue: {deliveries.get('pending', 0)} pending, "
+            f"{deliveries.get('digest', 0)} waiting for a digest or the end of quiet hours, "
+            f"{deliveries.get('held', 0)} held for unreachable chats, "
             f"{deliveries.get('parked', 0)} parked, {deliveries.get('sent', 0)} sent",
             f"Uptime: {uptime}",
         ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.core.errors import FeedError, FeedGone
-from bot.core.models import FeedSpec, FeedState, Fetched, NewDelivery, PollRecord, Story
+from bot.core.models import PRIORITIES, FeedSpec, FeedState, Fetched, NewDelivery, PollRecord, Story
 from bot.core.ports import FeedFetcher, FeedParser, PollStore
 from bot.core.rules import RuleBook
 from bot.core.schedule import (
@@ -157,7 +157,8 @@ class Pipeline:
         for story, rule_id, terms in matched:
             rule = book.by_id[rule_id]
             for chat in dict.fromkeys((*rule.notify, *subscribers.get(rule_id, ()))):
-                deliveries.append(NewDelivery(story.key, rule_id, chat, terms))
+                priority = PRIORITIES.get(rule.priority, 0)
+                deliveries.append(NewDelivery(story.key, rule_id, chat, terms, priority))
         return deliveries
 
     def _succeeded(

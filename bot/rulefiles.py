@@ -9,14 +9,14 @@ a misspelled key, lexicon or feed. Rule ids and lexicon names must be unique acr
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.core.chats import TARGET_RE
 from bot.core.errors import ConfigError, Problem
 from bot.core.models import FIELDS
 from bot.core.rules import DEFAULT_FIELDS, Rule, RuleBook, RuleError, condition
@@ -25,7 +25,23 @@ from bot.settings import problems_from
 from bot.yamlfile import Located, load
 
 RULE_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-_CHAT_RE = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$")
+
+
+_NOTIFY_ITEM: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": TARGET_RE.pattern},
+        {"type": "integer"},
+        {
+            "type": "object",
+            "properties": {
+                "chat": {"type": ["string", "integer"]},
+                "topic": {"type": "integer", "minimum": 1},
+            },
+            "required": ["chat"],
+            "additionalProperties": False,
+        },
+    ]
+}
 
 
 class RuleModel(BaseModel):
@@ -43,10 +59,19 @@ class RuleModel(BaseModel):
     fields: tuple[str, ...] = Field(DEFAULT_FIELDS, description=f"Any of {', '.join(FIELDS)}.")
     feeds: tuple[str, ...] = Field((), description="Only these feeds (names or tag:x).")
     exclude_feeds: tuple[str, ...] = Field((), description="Never these feeds (names or tag:x).")
-    notify: tuple[str, ...] = Field((), description="Chat ids or @channels getting every match.")
+    notify: tuple[str, ...] = Field(
+        (),
+        description="Chats getting every match: numeric ids or @usernames, with /topic for a "
+        "forum topic (-1001234/42), or {chat: ..., topic: ...}.",
+        json_schema_extra={"items": _NOTIFY_ITEM},
+    )
     subscribable: bool = True
     silent: bool = Field(False, description="Alerts arrive without a notification sound.")
     link_preview: bool = Field(False, description="Alerts show a preview of the story's link.")
+    priority: Literal["low", "normal", "high", "urgent"] = Field(
+        "normal",
+        description="Order in a backed-up queue; urgent alerts also ignore quiet hours.",
+    )
 
     @field_validator("any", "all", "none", "feeds", "exclude_feeds", mode="before")
     @classmethod
@@ -84,10 +109,19 @@ class RuleModel(BaseModel):
             return value
         out = []
         for item in items:
-            text = str(item).strip()
-            if isinstance(item, bool) or not _CHAT_RE.match(text):
+            if isinstance(item, dict) and set(item) <= {"chat", "topic"} and "chat" in item:
+                topic = item.get("topic")
+                if topic is not None and (
+                    isinstance(topic, bool) or not isinstance(topic, int) or topic <= 0
+                ):
+                    raise ValueError(f"topic {topic!r} is not a forum topic id (a number)")
+                text = str(item["chat"]).strip() + (f"/{topic}" if topic else "")
+            else:
+                text = str(item).strip()
+            if isinstance(item, bool) or not TARGET_RE.match(text):
                 raise ValueError(
-                    f"{item!r} is not a chat: use a numeric chat id or an @channel username"
+                    f"{item!r} is not a chat: use a numeric chat id or an @channel username, "
+                    "optionally with /topic-id for a forum topic"
                 )
             out.append(text)
         return out
@@ -332,6 +366,7 @@ def load_rule_files(
                 subscribable=rm.subscribable,
                 silent=rm.silent,
                 link_preview=rm.link_preview,
+                priority=rm.priority,
                 source=f"{f.path}:{line}",
             )
             if rule.id in first_seen:

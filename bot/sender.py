@@ -12,6 +12,11 @@ back with a later due time, which also keeps every lease short. Outcomes:
 - rejected formatting (400): resent once as plain text, never lost for its markup;
 - network or server error: retried with exponential backoff and jitter, then parked and the
   admins told.
+
+Before sending, each alert is checked against its chat's preferences (:mod:`bot.core.digest`):
+one that falls under a digest or the chat's quiet hours is held until its release time instead.
+Held alerts whose time has come go out as digest messages, a chat's together, paced and
+handled exactly like single alerts; each part is marked sent with the deliveries it carries.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from bot.core.chats import base_chat
+from bot.core.digest import ChatPrefs, release_time, render_digest
 from bot.core.errors import (
     BadMessage,
     ChatMoved,
@@ -32,10 +39,10 @@ from bot.core.errors import (
     DeliveryError,
     RateLimited,
 )
-from bot.core.models import Alert
+from bot.core.models import PRIORITIES, Alert
 from bot.core.pacing import Pacer, retry_delay
 from bot.core.ports import DeliveryStore, Messenger
-from bot.core.render import alert_actions, render_html, render_plain
+from bot.core.render import Action, alert_actions, render_html, render_plain
 from bot.core.rules import Rule
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,8 @@ class SendPolicy:
     lease: timedelta = timedelta(seconds=60)
     batch: int = 200
     concurrency: int = 8
+    digest_batch: int = 2000
+    """Held alerts claimed at once for digests (a chat's digest is split into messages)."""
     max_attempts: int = 8
     """Network/server failures tolerated before a delivery is parked."""
     retry_base: float = 2.0
@@ -59,6 +68,60 @@ class SendStats:
     parked: int = 0
     held: int = 0
     rate_limited: int = 0
+    deferred: int = 0
+    """Alerts held for a digest or quiet hours."""
+    digests: int = 0
+    """Digest messages sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """One message to send: a single alert, or one part of a digest carrying several."""
+
+    chat: str
+    html: str | None
+    plain: str
+    alerts: tuple[Alert, ...]
+    actions: tuple[Action, ...] = ()
+    silent: bool = False
+    link_preview: bool = False
+    digest: bool = False
+
+    @property
+    def ids(self) -> list[int]:
+        return [a.delivery_id for a in self.alerts]
+
+    @property
+    def attempts(self) -> int:
+        return max(a.attempts for a in self.alerts)
+
+
+def _single(alert: Alert) -> _Message:
+    return _Message(
+        chat=alert.chat,
+        html=None if alert.plain else render_html(alert),
+        plain=render_plain(alert),
+        alerts=(alert,),
+        actions=alert_actions(alert),
+        silent=alert.silent,
+        link_preview=alert.link_preview,
+    )
+
+
+def _digest(chat: str, alerts: Sequence[Alert], prefs: ChatPrefs) -> list[_Message]:
+    plain = any(a.plain for a in alerts)  # a part was rejected for its markup before
+    by_id = {a.delivery_id: a for a in alerts}
+    return [
+        _Message(
+            chat=chat,
+            html=None if plain else part.html,
+            plain=part.plain,
+            alerts=tuple(by_id[i] for i in part.delivery_ids),
+            silent=all(by_id[i].silent for i in part.delivery_ids),
+            digest=True,
+        )
+        for part in render_digest(alerts, "Digest", prefs.tz)
+    ]
 
 
 class Sender:
@@ -114,26 +177,50 @@ class Sender:
     async def send_due(self, stop: asyncio.Event | None = None) -> int:
         """Claim one batch of due deliveries and send it; returns how many were claimed."""
         policy = self.policy
-        alerts = await self.store.claim_due(self.clock(), policy.lease, policy.batch)
-        if not alerts:
+        wall = self.clock()
+        alerts = [
+            self.describe(a) for a in await self.store.claim_due(wall, policy.lease, policy.batch)
+        ]
+        digests = [
+            self.describe(a)
+            for a in await self.store.claim_digests(wall, policy.lease, policy.digest_batch)
+        ]
+        if not alerts and not digests:
             return 0
-        queues: dict[str, deque[Alert]] = {}
+        prefs = await self.store.chat_prefs({a.chat for a in [*alerts, *digests]})
+        queues: dict[str, deque[_Message]] = {}
+        held: list[tuple[int, datetime]] = []
         for alert in alerts:
-            queues.setdefault(alert.chat, deque()).append(alert)
+            release = release_time(wall, prefs[alert.chat], alert.rule_id, urgent=alert.urgent)
+            if release is not None and release > wall:
+                held.append((alert.delivery_id, release))
+                continue
+            queues.setdefault(alert.chat, deque()).append(_single(alert))
+        if held:
+            self.stats.deferred += len(held)
+            await self.store.hold_for_digest(held)
+        by_chat: dict[str, list[Alert]] = {}
+        for alert in digests:
+            by_chat.setdefault(alert.chat, []).append(alert)
+        for chat, chat_alerts in by_chat.items():
+            # A digest comes before the chat's single alerts: it holds the older news.
+            queues.setdefault(chat, deque()).extendleft(
+                reversed(_digest(chat, chat_alerts, prefs[chat]))
+            )
         # Work on the batch for at most a third of the lease, well before it runs out.
         deadline = self.monotonic() + policy.lease.total_seconds() / 3
         busy: set[str] = set()
         tasks: set[asyncio.Task[None]] = set()
         slots = asyncio.Semaphore(policy.concurrency)
 
-        async def send_one(alert: Alert) -> None:
+        async def send_one(message: _Message) -> None:
             try:
-                if not await self._deliver(alert):
+                if not await self._deliver(message):
                     # Blocked or migrated: the store has already held or moved the chat's
                     # other deliveries, so the rest of this batch for it is not attempted.
-                    queues.pop(alert.chat, None)
+                    queues.pop(message.chat, None)
             finally:
-                busy.discard(alert.chat)
+                busy.discard(message.chat)
                 slots.release()
 
         try:
@@ -145,17 +232,20 @@ class Sender:
                 for chat in list(queues):
                     if chat in busy:
                         continue
-                    wait = self.pacer.delay(chat, self.messenger.is_group(chat), now)
+                    # Telegram's limits are per chat, whichever forum topic a message goes to.
+                    paced = base_chat(chat)
+                    group = self.messenger.is_group(chat)
+                    wait = self.pacer.delay(paced, group, now)
                     if wait > 0:
                         waits.append(wait)
                         continue
                     await slots.acquire()
-                    alert = queues[chat].popleft()
+                    message = queues[chat].popleft()
                     if not queues[chat]:
                         del queues[chat]
                     busy.add(chat)
-                    self.pacer.record(chat, self.messenger.is_group(chat), self.monotonic())
-                    task = asyncio.create_task(send_one(alert))
+                    self.pacer.record(paced, group, self.monotonic())
+                    task = asyncio.create_task(send_one(message))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                     now = self.monotonic()
@@ -164,11 +254,11 @@ class Sender:
         finally:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
-            leftover = [a.delivery_id for q in queues.values() for a in q]
+            leftover = [i for q in queues.values() for m in q for i in m.ids]
             if leftover:
                 await self.store.release(leftover, self.clock())
             self.pacer.forget(self.monotonic())  # bounded memory: chats not written to lately
-        return len(alerts)
+        return len(alerts) + len(digests)
 
     async def drain(self, budget: float) -> int:
         """Send until nothing is due or ``budget`` seconds pass; returns deliveries claimed."""
@@ -181,79 +271,90 @@ class Sender:
                 break
         return total
 
-    async def _deliver(self, alert: Alert) -> bool:
-        """Send one alert and record the outcome; False if the chat can take no more now."""
-        alert = self.describe(alert)
-        plain = render_plain(alert)
-        html = None if alert.plain else render_html(alert)
+    async def _deliver(self, message: _Message) -> bool:
+        """Send one message and record the outcome for every delivery it carries; False if
+        the chat can take no more now."""
+        ids = message.ids
         try:
             message_id = await self.messenger.send(
-                alert.chat,
-                html,
-                plain,
-                alert_actions(alert),
-                silent=alert.silent,
-                link_preview=alert.link_preview,
+                message.chat,
+                message.html,
+                message.plain,
+                message.actions,
+                silent=message.silent,
+                link_preview=message.link_preview,
             )
         except RateLimited as exc:
             self.stats.rate_limited += 1
             self.pacer.pause(exc.retry_after, self.monotonic())
             when = self.clock() + timedelta(seconds=exc.retry_after)
-            await self.store.retry_later(alert.delivery_id, when, str(exc), count_attempt=False)
+            for delivery_id in ids:
+                await self.store.retry_later(delivery_id, when, str(exc), count_attempt=False)
             log.warning("telegram rate limit: pausing all sends for %gs", exc.retry_after)
         except ChatMoved as exc:
-            await self.store.migrate_chat(alert.chat, exc.new_chat, self.clock())
-            log.info("chat %s migrated to %s; its alerts follow", alert.chat, exc.new_chat)
+            await self.store.migrate_chat(message.chat, exc.new_chat, self.clock())
+            log.info("chat %s migrated to %s; its alerts follow", message.chat, exc.new_chat)
             return False
         except ChatUnavailable as exc:
-            self.stats.held += 1
+            self.stats.held += len(ids)
+            chat = base_chat(message.chat)  # a forum topic is unreachable when its chat is
             before = await self.store.set_chat_status(
-                alert.chat, "blocked", self.clock(), reason=exc.reason
+                chat, "blocked", self.clock(), reason=exc.reason
             )
             log.warning("%s; holding its alerts until it is reachable again", exc)
             if before != "blocked":  # tell the admins once, not for every held alert
-                await self.messenger.notify_admins(
-                    f"Alerts to chat {alert.chat} are held: {exc.reason}"
-                )
+                await self.messenger.notify_admins(f"Alerts to chat {chat} are held: {exc.reason}")
             return False
         except BadMessage as exc:
-            if html is None:
-                await self._park(alert, str(exc))
+            if message.html is None:
+                await self._park(message, str(exc))
             else:
                 log.warning("%s; resending as plain text", exc)
-                await self.store.retry_later(alert.delivery_id, self.clock(), str(exc), plain=True)
+                for delivery_id in ids:
+                    await self.store.retry_later(delivery_id, self.clock(), str(exc), plain=True)
         except DeliveryError as exc:  # transient: network, time-out, server error
-            await self._retry(alert, str(exc))
+            await self._retry(message, str(exc))
         except Exception as exc:  # a bug must not lose the alert or stop the loop
-            log.exception("unexpected error sending delivery %d", alert.delivery_id)
-            await self._retry(alert, f"{type(exc).__name__}: {exc}")
+            log.exception("unexpected error sending deliveries %s", ids)
+            await self._retry(message, f"{type(exc).__name__}: {exc}")
         else:
-            self.stats.sent += 1
-            await self.store.mark_sent(alert.delivery_id, message_id, self.clock())
-            log.info("sent %r to %s (rule %s)", alert.story.title[:80], alert.chat, alert.rule_id)
+            now = self.clock()
+            self.stats.sent += len(ids)
+            if message.digest:
+                await self.store.mark_many_sent(ids, message_id, now)
+                self.stats.digests += 1
+                log.info("sent a digest of %d alerts to %s", len(ids), message.chat)
+            else:
+                first = message.alerts[0]
+                await self.store.mark_sent(first.delivery_id, message_id, now)
+                log.info(
+                    "sent %r to %s (rule %s)", first.story.title[:80], message.chat, first.rule_id
+                )
         return True  # sent, or to be retried: the chat itself can take more
 
-    async def _retry(self, alert: Alert, error: str) -> None:
-        attempts = alert.attempts + 1
+    async def _retry(self, message: _Message, error: str) -> None:
+        attempts = message.attempts + 1
         if attempts >= self.policy.max_attempts:
-            await self._park(alert, error)
+            await self._park(message, error)
             return
         delay = retry_delay(
             attempts, self.policy.retry_base, self.policy.retry_cap, jitter=self.rng.random() * 0.5
         )
         self.stats.retried += 1
-        await self.store.retry_later(
-            alert.delivery_id, self.clock() + timedelta(seconds=delay), error
-        )
+        when = self.clock() + timedelta(seconds=delay)
+        for delivery_id in message.ids:
+            await self.store.retry_later(delivery_id, when, error)
         log.warning("%s; retry %d in %.0fs", error, attempts, delay)
 
-    async def _park(self, alert: Alert, error: str) -> None:
-        self.stats.parked += 1
-        await self.store.park(alert.delivery_id, error, self.clock())
-        log.error("giving up on delivery %d to %s: %s", alert.delivery_id, alert.chat, error)
+    async def _park(self, message: _Message, error: str) -> None:
+        self.stats.parked += len(message.ids)
+        for delivery_id in message.ids:
+            await self.store.park(delivery_id, error, self.clock())
+        log.error("giving up on deliveries %s to %s: %s", message.ids, message.chat, error)
+        titles = "\n".join(a.story.title for a in message.alerts[:5])
         await self.messenger.notify_admins(
-            f"An alert could not be delivered to {alert.chat} and was parked: {error}\n"
-            f"{alert.story.title}"
+            f"{len(message.ids)} alert(s) could not be delivered to {message.chat} and were "
+            f"parked: {error}\n{titles}"
         )
 
 
@@ -261,7 +362,7 @@ def with_rules(
     rules: Callable[[], Mapping[str, Rule]], feed_titles: dict[str, str]
 ) -> Callable[[Alert], Alert]:
     """A ``describe`` function that names rules and feeds as the configuration in force does,
-    and applies the rule's delivery options (silent, link preview)."""
+    and applies the rule's delivery options (silent, link preview, priority)."""
 
     def describe(alert: Alert) -> Alert:
         rule = rules().get(alert.rule_id)
@@ -271,6 +372,7 @@ def with_rules(
             feed_title=feed_titles.get(alert.feed_title, alert.feed_title),
             silent=rule.silent if rule else False,
             link_preview=rule.link_preview if rule else False,
+            priority=PRIORITIES.get(rule.priority, 0) if rule else alert.priority,
         )
 
     return describe

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -70,7 +71,11 @@ async def make_app(
     apps: list[App] = []
 
     async def make(
-        *, feeds: dict[str, str] | None = None, token: bool = True, extra: str = ""
+        *,
+        feeds: dict[str, str] | None = None,
+        token: bool = True,
+        extra: str = "",
+        clock: Callable[[], datetime] | None = None,
     ) -> App:
         feeds = feeds or {"news": "/news.xml"}
         feed_lines = "".join(
@@ -88,7 +93,10 @@ async def make_app(
             f"{extra}feeds:\n{feed_lines}",
             RULES,
         )
-        app = await App.create(load_config(path), Options(parse_workers=1, drain_budget=10))
+        options = Options(parse_workers=1, drain_budget=10)
+        if clock is not None:
+            options = replace(options, clock=clock)
+        app = await App.create(load_config(path), options)
         apps.append(app)
         return app
 

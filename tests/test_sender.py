@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from telegram import Bot
 
+from bot.core.digest import ALL_RULES, Digest
 from bot.core.models import FeedSpec, NewDelivery, PollRecord, Story
 from bot.sender import Sender, SendPolicy
 from bot.storage import Store
@@ -179,3 +180,83 @@ async def test_a_busy_chat_does_not_starve_the_others(
     times = [m.time for m in fake.messages_to(USERS[0])]
     assert all(b - a >= 0.95 for a, b in itertools.pairwise(times))
     assert fake.limit_violations()["per_chat"] == 0
+
+
+# -- digests ----------------------------------------------------------------------------------
+
+
+async def hold_all_for_digest(store: Store, chat: int) -> None:
+    """The chat asked for hourly digests; the sender holds its alerts, then the hour comes."""
+    await store.set_digest(str(chat), ALL_RULES, Digest("hourly"), now())
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        ("retry_after", 1),
+        "server_error",
+        "drop",
+        ("bad_request", "Bad Request: can't parse entities: unsupported start tag"),
+    ],
+    ids=["429", "500", "dropped", "rejected-html"],
+)
+async def test_a_digest_that_fails_is_sent_again_whole_and_once(
+    store: Store, fake: FakeTelegram, bot: Bot, fault: object
+) -> None:
+    user = USERS[0]
+    await hold_all_for_digest(store, user)
+    clock = [now()]
+    policy = SendPolicy(lease=timedelta(seconds=30), retry_base=0.05, retry_cap=0.2, max_attempts=4)
+    sender = Sender(
+        store=store,
+        messenger=TelegramMessenger(bot, [ADMIN]),
+        clock=lambda: clock[0],
+        policy=policy,
+    )
+    await queue(store, [user], stories=60, title="Akinci & <TB3> 🚁")
+    clock[0] = now()
+    await sender.send_due()
+    assert (await store.delivery_counts()) == {"digest": 60}
+    assert fake.messages_to(user) == []
+
+    clock[0] = clock[0] + timedelta(hours=1, minutes=1)  # the hour has come
+    fake.fail_next(chat_id=user, kind=fault)  # type: ignore[arg-type]
+    for _ in range(20):
+        await sender.send_due()
+        if (await store.delivery_counts()).get("digest", 0) == 0:
+            break
+        clock[0] = clock[0] + timedelta(seconds=2)
+        await asyncio.sleep(0.05)
+    assert (await store.delivery_counts()) == {"sent": 60}
+    texts = [m.plain_text for m in fake.messages_to(user)]
+    assert texts and all(t.startswith("📰 Digest: 60 stories") for t in texts)
+    for i in range(60):  # every story in exactly one part
+        assert sum(f"Akinci & <TB3> 🚁 {i} " in t for t in texts) == 1
+    if fault != ("bad_request", "Bad Request: can't parse entities: unsupported start tag"):
+        assert all(m.parse_mode == "HTML" for m in fake.messages_to(user))
+
+
+async def test_a_digest_to_a_user_who_blocked_the_bot_is_held_until_they_return(
+    store: Store, fake: FakeTelegram, bot: Bot
+) -> None:
+    user = USERS[1]
+    await hold_all_for_digest(store, user)
+    await queue(store, [user], stories=3)
+    clock = [now()]
+    sender = Sender(store=store, messenger=TelegramMessenger(bot, [ADMIN]), clock=lambda: clock[0])
+    await sender.send_due()
+    assert (await store.delivery_counts()) == {"digest": 3}
+    fake.block(user)
+    clock[0] += timedelta(hours=1, minutes=1)
+    await sender.send_due()
+    assert (await store.delivery_counts()) == {"held": 3}  # not retried against a 403
+    assert "held" in fake.messages_to(ADMIN)[0].plain_text
+    fake.unblock(user)
+    await store.set_chat_status(str(user), "active", clock[0])  # they sent /start
+    await sender.send_due()  # back under the chat's digest choice: held until the next hour
+    assert (await store.delivery_counts()) == {"digest": 3}
+    clock[0] += timedelta(hours=1, minutes=1)
+    await sender.send_due()
+    assert (await store.delivery_counts()) == {"sent": 3}
+    (digest,) = fake.messages_to(user)
+    assert digest.plain_text.startswith("📰 Digest: 3 stories")

@@ -301,6 +301,10 @@ async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url
         await conn.execute(text("ALTER TABLE feeds DROP COLUMN moved_url"))
         await conn.execute(text("ALTER TABLE subscriptions DROP COLUMN muted_until"))
         await conn.execute(text("ALTER TABLE chats DROP COLUMN muted_until"))
+        for column in ("timezone", "quiet_start", "quiet_end"):
+            await conn.execute(text(f"ALTER TABLE chats DROP COLUMN {column}"))
+        await conn.execute(text("ALTER TABLE deliveries DROP COLUMN priority"))
+        await conn.execute(text("DROP TABLE digest_prefs"))
         await conn.execute(text("DELETE FROM schema_migrations"))
         await conn.execute(
             text("INSERT INTO schema_migrations (version, applied_at) VALUES (1, :t)"),

@@ -168,6 +168,13 @@ class Alert:
     """Deliver without a notification sound (the rule says so)."""
     link_preview: bool = False
     """Let Telegram show a preview of the story's link (the rule says so)."""
+    priority: int = 0
+    """The rule's priority (:data:`PRIORITIES`) when the delivery was stored."""
+
+    @property
+    def urgent(self) -> bool:
+        """Urgent alerts are sent even during the chat's quiet hours."""
+        return self.priority >= URGENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +185,13 @@ class NewDelivery:
     rule_id: str
     chat: str
     matched_terms: tuple[str, ...]
+    priority: int = 0
+    """See :data:`PRIORITIES`: higher leaves the queue first."""
+
+
+PRIORITIES: dict[str, int] = {"low": -1, "normal": 0, "high": 1, "urgent": 2}
+"""A rule's ``priority`` and the number stored with each of its deliveries."""
+URGENT = PRIORITIES["urgent"]
 
 
 @dataclass(frozen=True, slots=True)

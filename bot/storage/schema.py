@@ -113,6 +113,23 @@ chats = Table(
     Column("status_reason", Text),
     Column("muted_until", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
+    # IANA time zone name for quiet hours and digest times; NULL means UTC.
+    Column("timezone", String(64)),
+    # Quiet hours as minutes after local midnight; NULL: none.
+    Column("quiet_start", Integer),
+    Column("quiet_end", Integer),
+)
+
+digest_prefs = Table(
+    "digest_prefs",
+    metadata,
+    Column("chat", String(64), primary_key=True),
+    # A rule id, or "*" for every rule that reaches the chat.
+    Column("rule_id", String(64), primary_key=True),
+    Column("period", String(16), nullable=False),
+    # For daily digests: minutes after local midnight.
+    Column("at_minute", Integer),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 subscriptions = Table(
@@ -141,12 +158,13 @@ deliveries = Table(
     Column("sent_at", UTCDateTime),
     Column("message_id", BigInteger),
     Column("last_error", Text),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("story_id", "rule_id", "chat", name="uq_deliveries_story_rule_chat"),
 )
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_deliveries_chat", deliveries.c.chat, deliveries.c.status)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _v2_feed_moved_url(connection: Connection) -> None:
@@ -166,11 +184,24 @@ def _v3_mute(connection: Connection) -> None:
     _add_column(connection, "chats", "muted_until", UTCDateTime())
 
 
+def _v4_digests(connection: Connection) -> None:
+    """Version 4: chats have a time zone and quiet hours, chats choose digests, and
+    deliveries carry their rule's priority."""
+    _add_column(connection, "chats", "timezone", String(64))
+    _add_column(connection, "chats", "quiet_start", Integer())
+    _add_column(connection, "chats", "quiet_end", Integer())
+    connection.execute(
+        text("ALTER TABLE deliveries ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+    )
+    digest_prefs.create(connection)
+
+
 Migration = Callable[[Connection], Any]
 MIGRATIONS: list[tuple[int, Migration]] = [
     # (version, function that brings a database at version-1 to version), in order.
     (2, _v2_feed_moved_url),
     (3, _v3_mute),
+    (4, _v4_digests),
 ]
 
 

@@ -16,9 +16,10 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     Select,
@@ -39,6 +40,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from bot.core.chats import base_chat
+from bot.core.digest import ALL_RULES, ChatPrefs, Digest, QuietHours
 from bot.core.errors import StorageError
 from bot.core.models import Alert, FeedSpec, FeedState, PollRecord, Story
 from bot.storage import schema as s
@@ -204,7 +207,8 @@ class Store:
                 )
             # A chat known to be unreachable (removed the bot, blocked it) gets its alerts held
             # from the start: they go out when it comes back, without a failed attempt first.
-            chats = list({d.chat for d in record.deliveries})
+            # (A forum topic is reachable when its chat is.)
+            chats = list({base_chat(d.chat) for d in record.deliveries})
             unavailable: set[str] = set()
             for chunk in _chunks(chats, _CHUNK):
                 result = await conn.execute(
@@ -219,7 +223,8 @@ class Store:
                     "rule_id": d.rule_id,
                     "chat": d.chat,
                     "matched_terms": json.dumps(list(d.matched_terms), ensure_ascii=False),
-                    "status": "held" if d.chat in unavailable else "pending",
+                    "status": "held" if base_chat(d.chat) in unavailable else "pending",
+                    "priority": d.priority,
                     "attempts": 0,
                     "plain": False,
                     "next_attempt_at": now,
@@ -243,16 +248,31 @@ class Store:
     # -- deliveries -----------------------------------------------------------------------
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Alert]:
-        """Lease up to ``limit`` due deliveries to the caller, oldest first.
+        """Lease up to ``limit`` due deliveries to the caller, highest priority first, then
+        oldest first.
 
         A claimed delivery's next attempt is pushed to ``now + lease``: other senders skip it,
         and if this one dies before marking it, it becomes due again when the lease runs out."""
+        d = s.deliveries
+        return await self._claim(
+            "pending", now, lease, limit, (d.c.priority.desc(), d.c.next_attempt_at, d.c.id)
+        )
+
+    async def claim_digests(self, now: datetime, lease: timedelta, limit: int) -> list[Alert]:
+        """Lease held deliveries whose digest is due (status ``digest``), a chat's together:
+        ordered by chat, then as they were stored. Leased as :meth:`claim_due` does."""
+        d = s.deliveries
+        return await self._claim("digest", now, lease, limit, (d.c.chat, d.c.id))
+
+    async def _claim(
+        self, status: str, now: datetime, lease: timedelta, limit: int, order: tuple[Any, ...]
+    ) -> list[Alert]:
         d, st = s.deliveries, s.stories
         async with self._tx() as conn:
             due: Select[Any] = (
                 select(d.c.id)
-                .where(d.c.status == "pending", d.c.next_attempt_at <= now)
-                .order_by(d.c.next_attempt_at, d.c.id)
+                .where(d.c.status == status, d.c.next_attempt_at <= now)
+                .order_by(*order)
                 .limit(limit)
             )
             if self.dialect == "postgresql":
@@ -262,7 +282,7 @@ class Store:
                 return []
             claimed = await conn.execute(
                 update(d)
-                .where(d.c.id.in_(ids), d.c.status == "pending", d.c.next_attempt_at <= now)
+                .where(d.c.id.in_(ids), d.c.status == status, d.c.next_attempt_at <= now)
                 .values(next_attempt_at=now + lease)
                 .returning(d.c.id)
             )
@@ -280,7 +300,7 @@ class Store:
                     )
                     .join(st, st.c.id == d.c.story_id)
                     .where(d.c.id.in_(claimed_ids))
-                    .order_by(d.c.id)
+                    .order_by(*order)
                 )
             ).all()
         return [
@@ -294,9 +314,42 @@ class Store:
                 matched_terms=tuple(json.loads(r.matched_terms)),
                 attempts=r.attempts,
                 plain=r.plain,
+                priority=r.priority,
             )
             for r in rows
         ]
+
+    async def hold_for_digest(self, held: Sequence[tuple[int, datetime]]) -> None:
+        """Hold leased deliveries until their digest goes out: (delivery id, release time)."""
+        by_time: dict[datetime, list[int]] = defaultdict(list)
+        for delivery_id, when in held:
+            by_time[when].append(delivery_id)
+        async with self._tx() as conn:
+            for when, ids in by_time.items():
+                for chunk in _chunks(ids, _CHUNK):
+                    await conn.execute(
+                        update(s.deliveries)
+                        .where(s.deliveries.c.id.in_(chunk), s.deliveries.c.status == "pending")
+                        .values(status="digest", next_attempt_at=when)
+                    )
+
+    async def mark_many_sent(
+        self, delivery_ids: Sequence[int], message_id: int | None, now: datetime
+    ) -> None:
+        """Several deliveries went out in one message (a digest)."""
+        async with self._tx() as conn:
+            for chunk in _chunks(list(delivery_ids), _CHUNK):
+                await conn.execute(
+                    update(s.deliveries)
+                    .where(s.deliveries.c.id.in_(chunk))
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        message_id=message_id,
+                        attempts=s.deliveries.c.attempts + 1,
+                        last_error=None,
+                    )
+                )
 
     async def release(self, delivery_ids: Sequence[int], now: datetime) -> None:
         """Give back leased deliveries that were not attempted (clean shutdown)."""
@@ -304,7 +357,10 @@ class Store:
             for chunk in _chunks(list(delivery_ids), _CHUNK):
                 await conn.execute(
                     update(s.deliveries)
-                    .where(s.deliveries.c.id.in_(chunk), s.deliveries.c.status == "pending")
+                    .where(
+                        s.deliveries.c.id.in_(chunk),
+                        s.deliveries.c.status.in_(("pending", "digest")),
+                    )
                     .values(next_attempt_at=now)
                 )
 
@@ -409,16 +465,18 @@ class Store:
                 await conn.execute(
                     insert(s.chats), {"chat": chat, "kind": kind or "unknown", **values}
                 )
+            # The chat's forum topics share its fate.
+            of_chat = or_(s.deliveries.c.chat == chat, s.deliveries.c.chat.like(f"{chat}/%"))
             if status == "active":
                 await conn.execute(
                     update(s.deliveries)
-                    .where(s.deliveries.c.chat == chat, s.deliveries.c.status == "held")
+                    .where(of_chat, s.deliveries.c.status == "held")
                     .values(status="pending", next_attempt_at=now)
                 )
             else:
                 await conn.execute(
                     update(s.deliveries)
-                    .where(s.deliveries.c.chat == chat, s.deliveries.c.status == "pending")
+                    .where(of_chat, s.deliveries.c.status.in_(("pending", "digest")))
                     .values(status="held", last_error=reason)
                 )
         return str(before) if before is not None else None
@@ -452,7 +510,7 @@ class Store:
                 update(s.deliveries)
                 .where(
                     s.deliveries.c.chat == old,
-                    s.deliveries.c.status.in_(("pending", "held")),
+                    s.deliveries.c.status.in_(("pending", "held", "digest")),
                     ~exists().where(
                         dup.c.story_id == s.deliveries.c.story_id,
                         dup.c.rule_id == s.deliveries.c.rule_id,
@@ -492,7 +550,7 @@ class Store:
                 .where(
                     s.deliveries.c.chat == chat,
                     s.deliveries.c.rule_id == rule_id,
-                    s.deliveries.c.status.in_(("pending", "held")),
+                    s.deliveries.c.status.in_(("pending", "held", "digest")),
                 )
                 .values(status="dropped", last_error="unsubscribed")
             )
@@ -534,7 +592,12 @@ class Store:
                 )
                 .order_by(sub.c.chat)
             )
+            unreachable = set(
+                (await conn.execute(select(ch.c.chat).where(ch.c.status != "active"))).scalars()
+            )
             for rule_id, chat in rows.all():
+                if "/" in chat and base_chat(chat) in unreachable:
+                    continue  # a forum topic of a chat the bot cannot post in
                 result[rule_id].append(chat)
         return result
 
@@ -581,6 +644,96 @@ class Store:
                 .order_by(s.subscriptions.c.rule_id)
             )
             return muted, {row.rule_id: row.muted_until for row in rows}
+
+    # -- delivery preferences: time zone, quiet hours, digests ------------------------------
+
+    async def chat_prefs(self, chats: Iterable[str]) -> dict[str, ChatPrefs]:
+        """Each chat's preferences (chats without any get the defaults: UTC, no quiet hours,
+        no digests)."""
+        wanted = list(dict.fromkeys(chats))
+        found: dict[str, ChatPrefs] = {}
+        async with self._tx() as conn:
+            for chunk in _chunks(wanted, _CHUNK):
+                rows = await conn.execute(
+                    select(
+                        s.chats.c.chat,
+                        s.chats.c.timezone,
+                        s.chats.c.quiet_start,
+                        s.chats.c.quiet_end,
+                    ).where(s.chats.c.chat.in_(chunk))
+                )
+                digests: dict[str, dict[str, Digest]] = defaultdict(dict)
+                for row in await conn.execute(
+                    select(s.digest_prefs).where(s.digest_prefs.c.chat.in_(chunk))
+                ):
+                    digests[row.chat][row.rule_id] = Digest(row.period, _clock(row.at_minute))
+                seen = set()
+                for row in rows:
+                    seen.add(row.chat)
+                    tz, tz_name = _zone(row.timezone)
+                    quiet = None
+                    if row.quiet_start is not None and row.quiet_end is not None:
+                        quiet = QuietHours(_minute(row.quiet_start), _minute(row.quiet_end))
+                    found[row.chat] = ChatPrefs(tz, tz_name, quiet, digests.get(row.chat, {}))
+                for chat in set(digests) - seen:
+                    found[chat] = ChatPrefs(digests=digests[chat])
+        return {chat: found.get(chat) or ChatPrefs() for chat in wanted}
+
+    async def set_timezone(self, chat: str, name: str | None, now: datetime) -> None:
+        await self._set_chat_fields(chat, now, timezone=name)
+
+    async def set_quiet(self, chat: str, quiet: QuietHours | None, now: datetime) -> None:
+        await self._set_chat_fields(
+            chat,
+            now,
+            quiet_start=_minutes(quiet.start) if quiet else None,
+            quiet_end=_minutes(quiet.end) if quiet else None,
+        )
+
+    async def set_digest(self, chat: str, rule_id: str, digest: Digest, now: datetime) -> None:
+        """Set a chat's digest for one rule, or for all (:data:`ALL_RULES`, which also clears
+        the per-rule choices). Alerts already held are looked at again under the new choice."""
+        p = s.digest_prefs
+        async with self._tx() as conn:
+            if rule_id == ALL_RULES:
+                await conn.execute(delete(p).where(p.c.chat == chat))
+            else:
+                await conn.execute(delete(p).where(p.c.chat == chat, p.c.rule_id == rule_id))
+            await conn.execute(
+                insert(p),
+                {
+                    "chat": chat,
+                    "rule_id": rule_id,
+                    "period": digest.period,
+                    "at_minute": _minutes(digest.at) if digest.at else None,
+                    "updated_at": now,
+                },
+            )
+            await self._reconsider_held(conn, chat, now)
+
+    async def _set_chat_fields(self, chat: str, now: datetime, **values: Any) -> None:
+        async with self._tx() as conn:
+            changed = await conn.execute(
+                update(s.chats).where(s.chats.c.chat == chat).values(updated_at=now, **values)
+            )
+            if changed.rowcount == 0:
+                await conn.execute(
+                    insert(s.chats),
+                    {"chat": chat, "kind": "unknown", "status": "active", "updated_at": now}
+                    | values,
+                )
+            await self._reconsider_held(conn, chat, now)
+
+    @staticmethod
+    async def _reconsider_held(conn: AsyncConnection, chat: str, now: datetime) -> None:
+        """Alerts held for a digest or quiet hours become due again, so that the sender
+        decides anew under the chat's new preferences (sending them, or holding them until
+        the new time)."""
+        await conn.execute(
+            update(s.deliveries)
+            .where(s.deliveries.c.chat == chat, s.deliveries.c.status == "digest")
+            .values(status="pending", next_attempt_at=now)
+        )
 
     async def sent_per_rule_and_day(self, since: datetime) -> list[tuple[str, str, int]]:
         """(rule id, UTC day as YYYY-MM-DD, alerts sent) since ``since``, for /stats."""
@@ -643,6 +796,29 @@ class Store:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _minutes(moment: time) -> int:
+    return moment.hour * 60 + moment.minute
+
+
+def _minute(minutes: int) -> time:
+    return time(minutes // 60 % 24, minutes % 60)
+
+
+def _clock(minutes: int | None) -> time | None:
+    return None if minutes is None else _minute(minutes)
+
+
+def _zone(name: str | None) -> tuple[tzinfo, str]:
+    """The zone of that IANA name; UTC when unset or no longer known to this system."""
+    if not name:
+        return UTC, "UTC"
+    try:
+        return ZoneInfo(name), name
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown time zone %r stored for a chat; using UTC", name)
+        return UTC, "UTC"
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -26,6 +26,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.core.chats import TARGET_RE, split_target
 from bot.core.errors import (
     BadMessage,
     ChatMoved,
@@ -53,7 +54,7 @@ _CHAT_GONE = (
 
 
 def chat_id(chat: str) -> int | str:
-    """Our chat string as the Bot API wants it: an int id or an ``@username``."""
+    """Our chat string (without a topic) as the Bot API wants it: an int id or ``@username``."""
     return chat if chat.startswith("@") else int(chat)
 
 
@@ -110,12 +111,14 @@ class TelegramMessenger:
         silent: bool = False,
         link_preview: bool = False,
     ) -> int | None:
-        if not (chat.startswith("@") or chat.lstrip("-").isdigit()):
+        if not TARGET_RE.match(chat):
             # e.g. alerts queued for the console before a token was configured
             raise ChatUnavailable(chat, "not a Telegram chat")
+        base, topic = split_target(chat)
         try:
             message = await self.bot.send_message(
-                chat_id=chat_id(chat),
+                chat_id=chat_id(base),
+                message_thread_id=topic,
                 text=html if html is not None else plain,
                 parse_mode=ParseMode.HTML if html is not None else None,
                 link_preview_options=LinkPreviewOptions(is_disabled=not link_preview),

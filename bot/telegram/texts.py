@@ -13,6 +13,10 @@ COMMANDS: list[tuple[str, str]] = [
     ("mine", "Your subscriptions"),
     ("mute", "Pause alerts: /mute <rule|all> [24h]"),
     ("unmute", "Resume alerts: /unmute <rule|all>"),
+    ("digest", "Bundle alerts: /digest <rule|all> off|hourly|daily [HH:MM]"),
+    ("quiet", "No alerts at night: /quiet 23:00-07:00 or off"),
+    ("timezone", "Your time zone: /timezone Europe/Istanbul"),
+    ("settings", "Everything set for this chat"),
     ("help", "How to use this bot"),
 ]
 
@@ -29,6 +33,12 @@ HELP = (
     "/mine: what you follow\n"
     "/mute <i>rule</i>|all [<i>24h</i>]: pause alerts for a while (e.g. 2h, 3d)\n"
     "/unmute <i>rule</i>|all: resume them\n"
+    "/digest <i>rule</i>|all off|hourly|daily [<i>HH:MM</i>]: one message per hour or day "
+    "instead of one per story\n"
+    "/quiet <i>23:00-07:00</i>|off: hold alerts at night; they arrive as one digest when the "
+    "quiet hours end\n"
+    "/timezone <i>Europe/Istanbul</i>: the time zone for quiet hours and digests\n"
+    "/settings: everything set for this chat\n"
     "/help: this message\n\n"
     "Alerts come with buttons to mute a topic for 24 hours or to unsubscribe."
 )
@@ -56,7 +66,7 @@ CHANNEL_BOT_NOT_ADMIN = (
     "Make me an admin of {channel} first: Telegram lets only admins post in a channel."
 )
 ADMINS_ONLY = "Sorry, only the bot's administrators can do that."
-GROUP_ADMINS_ONLY = "Only the group's admins can change its subscriptions."
+GROUP_ADMINS_ONLY = "Only the group's admins can change its subscriptions and settings."
 RULES_PAGE = "<b>Topics</b>, page {page} of {pages}. Tap one to follow or stop it.\n"
 BUTTON_MUTE_24H = "🔕 Mute this rule 24h"
 BUTTON_UNSUBSCRIBE = "✖ Unsubscribe"
@@ -83,4 +93,42 @@ NOT_CHANNEL_ADMIN = (
     "The bot is not an admin of channel {chat} (Telegram requires it to post); "
     "alerts there are held."
 )
+DIGEST_USAGE = (
+    "Send <code>/digest rule-id daily 08:00</code>, <code>/digest all hourly</code> or "
+    "<code>/digest all off</code>."
+)
+BAD_PERIOD = "I know <code>off</code>, <code>hourly</code> and <code>daily</code>, not {value}."
+BAD_TIME = "I can't read {value} as a time of day: write it like 08:00 or 18:30."
+DIGEST_SET = "📰 <b>{title}</b>: {digest}."
+DIGEST_SET_ALL = "📰 All topics: {digest}."
+DIGEST_OFF = "alerts arrive one by one"
+DIGEST_HOURLY = "one digest at the start of every hour"
+DIGEST_DAILY = "one digest a day at {at} ({tz})"
+QUIET_USAGE = (
+    "Send <code>/quiet 23:00-07:00</code> to hold alerts at night (in your time zone, "
+    "{tz}), or <code>/quiet off</code>."
+)
+BAD_QUIET = "I can't read {value} as quiet hours: write them like 23:00-07:00."
+QUIET_SET = (
+    "🌙 Quiet hours {window} ({tz}): alerts then wait and arrive as one digest at {end}. "
+    "Urgent topics still come through."
+)
+QUIET_OFF = "🔔 No quiet hours: alerts arrive as they come."
+TIMEZONE_USAGE = (
+    "Your time zone is <b>{tz}</b> (it is {local} there). To change it, send e.g. "
+    "<code>/timezone Europe/Istanbul</code>."
+)
+UNKNOWN_TIMEZONE = "I don't know a time zone {value}."
+TIMEZONE_SET = "🕒 Time zone set to <b>{tz}</b>: it is {local} there."
+SETTINGS_HEADER = "⚙️ <b>Settings for this chat</b>\n"
+SETTINGS_TIMEZONE = "🕒 Time zone: <b>{tz}</b> (now {local})"
+SETTINGS_QUIET = "🌙 Quiet hours: <b>{window}</b>, alerts held until {end} (urgent ones excepted)"
+SETTINGS_NO_QUIET = "🌙 Quiet hours: none"
+SETTINGS_DIGEST = "📰 Digest for all topics: <b>{digest}</b>"
+SETTINGS_MUTED = "🔕 Everything muted until {until}"
+SETTINGS_TOPICS = "\n<b>Topics</b>"
+SETTINGS_TOPIC = "{mark} <code>{id}</code>: {title}{extra}"
+SETTINGS_NO_TOPICS = "No topics yet: send /rules to pick some."
+SETTINGS_FOOTER = "\nChange with /timezone, /quiet, /digest, /mute and /unsubscribe."
+SETTINGS_BY_CONFIG = " (set by the bot's configuration)"
 ADMIN_NOTICE = "⚠️ <b>newsbot</b>: {text}"

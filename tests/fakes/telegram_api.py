@@ -355,6 +355,7 @@ class _Chat:
     bot_status: ChatStatus = "member"
     migrated_to: int | None = None
     last_message_id: int = 0
+    topics: set[int] | None = None  # forum supergroups: the ids of their topics
 
     def status_of(self, user_id: int) -> ChatStatus:
         if self.type == "private":
@@ -714,8 +715,10 @@ class FakeTelegram:
         creator: int | None = None,
         username: str | None = None,
         bot_is_admin: bool = False,
+        topics: Iterable[int] | None = None,
     ) -> int:
-        """Register a group (or supergroup) the bot is a member of.
+        """Register a group (or supergroup) the bot is a member of; ``topics`` makes it a
+        forum supergroup with those topic ids.
 
         Users only named here are known to Telegram but have not started the bot: the bot
         cannot message them privately (403) until :meth:`add_user` is called for them.
@@ -729,7 +732,10 @@ class FakeTelegram:
             username=username.lstrip("@") if username else None,
             creator=creator,
             bot_status="administrator" if bot_is_admin else "member",
+            topics=set(topics) if topics is not None else None,
         )
+        if chat.topics is not None and not supergroup:
+            raise ValueError("only supergroups can be forums")
         with self._cond:
             self._register_members(chat, admins, members)
             self._chats[chat_id] = chat
@@ -811,8 +817,10 @@ class FakeTelegram:
         *,
         chat_id: int | None = None,
         reply_to_message_id: int | None = None,
+        topic: int | None = None,
     ) -> int:
-        """The user types ``text`` (in their private chat or in group ``chat_id``).
+        """The user types ``text`` (in their private chat or in group ``chat_id``, in forum
+        topic ``topic`` if given).
 
         Enqueues a ``message`` update if the bot would get one (it must be in the chat; in
         groups with privacy mode only commands, @mentions and replies to the bot) and returns
@@ -837,6 +845,11 @@ class FakeTelegram:
                 "date": int(time.time()),
                 "text": text,
             }
+            if topic is not None:
+                if chat.topics is None or topic not in chat.topics:
+                    raise ValueError(f"chat {chat.id} has no forum topic {topic}")
+                message["message_thread_id"] = topic
+                message["is_topic_message"] = True
             command = _COMMAND_RE.match(text)
             if command:
                 message["entities"] = [
@@ -1434,6 +1447,8 @@ class FakeTelegram:
                 data["last_name"] = user.last_name
         else:
             data["title"] = chat.title
+        if chat.topics is not None:
+            data["is_forum"] = True
         username = self._users[chat.id].username if chat.type == "private" else chat.username
         if username:
             data["username"] = username
@@ -1618,6 +1633,9 @@ class FakeTelegram:
         )
         markup = self._check_reply_markup(params.get("reply_markup"))
         reply_to = self._reply_target(chat, params)
+        thread = params.get("message_thread_id")
+        if thread is not None and (chat.topics is None or thread not in chat.topics):
+            raise _ApiError(400, "Bad Request: message thread not found")
         now = time.monotonic()
         self._check_flood(chat, now)
         self._note_send(chat, now)
@@ -1629,6 +1647,8 @@ class FakeTelegram:
         else:
             message["from"] = self._bot_json()
         message.update(chat=self._chat_json(chat), date=int(time.time()), text=plain)
+        if thread is not None:
+            message.update(message_thread_id=thread, is_topic_message=True)
         if entities:
             message["entities"] = entities
         if reply_to is not None:

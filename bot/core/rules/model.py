@@ -40,6 +40,9 @@ class Rule:
     """Alerts arrive without a notification sound."""
     link_preview: bool = False
     """Alerts show a preview of the story's link."""
+    priority: str = "normal"
+    """``low``, ``normal``, ``high`` or ``urgent``: the order alerts leave a backed-up queue;
+    ``urgent`` alerts also ignore quiet hours."""
     source: str = ""
     """Where the rule was defined (``file:line``), for messages about it."""
 

@@ -1,0 +1,240 @@
+"""When an alert may go out, given the chat's preferences; and how held alerts read as a digest.
+
+A chat can ask for digests (per rule, or for all rules: hourly, or daily at a local time) and
+for quiet hours (a local time window). An alert that falls under either is *held*: stored with
+the moment it is released, and every held alert of a chat released at the same moment goes out
+as one digest message (split into several when long), grouped by rule. Rules marked ``urgent``
+ignore quiet hours; a digest the person asked for is kept even for them. A digest due inside
+quiet hours waits for the quiet hours to end.
+
+Times are computed in the chat's time zone (a :class:`datetime.tzinfo` supplied by the caller)
+and returned in UTC. Pure functions: no clock, no IO.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from typing import Literal
+
+from bot.core.models import Alert
+from bot.core.render import MAX_LABEL, shorten, utf16_len
+
+Period = Literal["off", "hourly", "daily"]
+PERIODS: tuple[Period, ...] = ("off", "hourly", "daily")
+DEFAULT_DAILY_AT = time(8, 0)
+ALL_RULES = "*"
+"""The rule id under which a chat's "all rules" digest preference is stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A digest preference: ``off`` (alerts arrive one by one), ``hourly`` (at the top of each
+    local hour), or ``daily`` at local time ``at``."""
+
+    period: Period = "off"
+    at: time | None = None
+
+    def describe(self) -> str:
+        if self.period == "daily":
+            return f"daily at {(self.at or DEFAULT_DAILY_AT).strftime('%H:%M')}"
+        return "hourly" if self.period == "hourly" else "off"
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily local time window; ``start > end`` wraps past midnight (23:00-07:00)."""
+
+    start: time
+    end: time
+
+    def contains(self, local: time) -> bool:
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def describe(self) -> str:
+        return f"{self.start.strftime('%H:%M')}-{self.end.strftime('%H:%M')}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPrefs:
+    """Everything that decides when a chat's alerts go out."""
+
+    tz: tzinfo = UTC
+    tz_name: str = "UTC"
+    quiet: QuietHours | None = None
+    digests: Mapping[str, Digest] = field(default_factory=dict)
+    """Rule id (or :data:`ALL_RULES`) -> preference; a rule's own entry wins over "all"."""
+
+    def digest_for(self, rule_id: str) -> Digest:
+        return self.digests.get(rule_id) or self.digests.get(ALL_RULES) or Digest()
+
+
+def parse_clock(text: str) -> time:
+    """``HH:MM`` (24-hour) as a time; ValueError otherwise."""
+    hours, sep, minutes = text.strip().partition(":")
+    if not sep or not (hours.isdigit() and minutes.isdigit()) or len(minutes) != 2:
+        raise ValueError(f"{text!r} is not a time like 07:30")
+    h, m = int(hours), int(minutes)
+    if not (0 <= h <= 23 and 0 <= m <= 59):
+        raise ValueError(f"{text!r} is not a time of day")
+    return time(h, m)
+
+
+def parse_quiet(text: str) -> QuietHours:
+    """``HH:MM-HH:MM`` as quiet hours; ValueError otherwise."""
+    start, sep, end = text.replace("–", "-").replace("—", "-").partition("-")
+    if not sep:
+        raise ValueError(f"{text!r} is not a window like 23:00-07:00")
+    window = QuietHours(parse_clock(start), parse_clock(end))
+    if window.start == window.end:
+        raise ValueError("the window starts and ends at the same time")
+    return window
+
+
+def _at_local(day: datetime, moment: time, tz: tzinfo) -> datetime:
+    """``moment`` on ``day``'s local date, as UTC. A local time skipped by a daylight-saving
+    change resolves as the zone says (zoneinfo maps it forward)."""
+    local = datetime.combine(day.date(), moment, tzinfo=tz)
+    return local.astimezone(UTC)
+
+
+def _next_local(now: datetime, moment: time, tz: tzinfo) -> datetime:
+    """The first instant strictly after ``now`` when the local clock shows ``moment``."""
+    local_now = now.astimezone(tz)
+    for days in range(3):  # today, tomorrow, and one spare for a skipped local time
+        candidate = _at_local(local_now + timedelta(days=days), moment, tz)
+        if candidate > now:
+            return candidate
+    raise AssertionError("unreachable: a local time recurs within three days")
+
+
+def next_digest_time(now: datetime, digest: Digest, tz: tzinfo) -> datetime | None:
+    """When the digest containing an alert held at ``now`` goes out; None when ``off``."""
+    if digest.period == "daily":
+        return _next_local(now, digest.at or DEFAULT_DAILY_AT, tz)
+    if digest.period == "hourly":
+        local = now.astimezone(tz)
+        top = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        return top.astimezone(UTC)
+    return None
+
+
+def quiet_end(moment: datetime, quiet: QuietHours | None, tz: tzinfo) -> datetime | None:
+    """If ``moment`` falls in quiet hours, when they end; None otherwise."""
+    if quiet is None or not quiet.contains(moment.astimezone(tz).time()):
+        return None
+    return _next_local(moment, quiet.end, tz)
+
+
+def release_time(
+    now: datetime, prefs: ChatPrefs, rule_id: str, *, urgent: bool = False
+) -> datetime | None:
+    """When an alert for ``rule_id`` that is due ``now`` may be sent: None means now, a time
+    means it is held until then and goes out in a digest."""
+    release = next_digest_time(now, prefs.digest_for(rule_id), prefs.tz)
+    if urgent:
+        return release
+    moment = release or now
+    end = quiet_end(moment, prefs.quiet, prefs.tz)
+    return end if end is not None else release
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+MAX_PART = 3900
+"""UTF-16 units of visible text per digest message: below Telegram's 4,096 with room for the
+part counter."""
+MAX_ITEM_TITLE = 200
+MAX_PLAIN_LINK = 500
+"""Longer links are left out of the plain-text form (in HTML they sit in the tag, unseen)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPart:
+    """One message of a digest: its HTML, its plain-text form, and the deliveries it carries
+    (marked sent when Telegram accepts this message)."""
+
+    html: str
+    plain: str
+    delivery_ids: tuple[int, ...]
+
+
+def _item(alert: Alert, tz: tzinfo) -> tuple[str, str]:
+    story = alert.story
+    title = shorten(story.title or "(untitled)", MAX_ITEM_TITLE)
+    feed = shorten(alert.feed_title, MAX_LABEL)
+    when = story.published.astimezone(tz).strftime("%d %b %H:%M") if story.published else ""
+    meta = " · ".join(p for p in (feed, when) if p)
+    link = story.link
+    if not (link and link.lower().startswith(("http://", "https://"))):
+        link = None
+    esc = html.escape
+    head = f'<a href="{esc(link, quote=True)}">{esc(title)}</a>' if link else esc(title)
+    html_line = f"• {head}" + (f" <i>{esc(meta)}</i>" if meta else "")
+    shown = link if link and len(link) <= MAX_PLAIN_LINK else None
+    plain_line = f"• {title}" + (f" ({meta})" if meta else "") + (f"\n  {shown}" if shown else "")
+    return html_line, plain_line
+
+
+def render_digest(
+    alerts: Sequence[Alert], heading: str, tz: tzinfo, limit: int = MAX_PART
+) -> list[DigestPart]:
+    """The alerts as one or more digest messages, grouped by rule (rules in order of first
+    appearance, stories in the order given), each within ``limit`` visible characters. A part
+    never cuts a story's line; a rule's group continues on the next part under its name."""
+    groups: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        groups.setdefault(alert.rule_id, []).append(alert)
+    esc = html.escape
+    # Lines as (html, plain, delivery id or None for a heading).
+    parts: list[list[tuple[str, str, int | None]]] = [[]]
+    size = 0
+
+    def add(line: tuple[str, str, int | None]) -> None:
+        nonlocal size
+        cost = utf16_len(line[1]) + 1
+        if parts[-1] and size + cost > limit:
+            parts.append([])
+            size = 0
+        parts[-1].append(line)
+        size += cost
+
+    for rule_alerts in groups.values():
+        rule = shorten(rule_alerts[0].rule_title, MAX_LABEL)
+        label = f"{rule} ({len(rule_alerts)})"
+        heading_line = (f"\n🔎 <b>{esc(label)}</b>", f"\n🔎 {label}", None)
+        add(heading_line)
+        for alert in rule_alerts:
+            before = len(parts)
+            html_line, plain_line = _item(alert, tz)
+            item = (html_line, plain_line, alert.delivery_id)
+            add(item)
+            if len(parts) == before:
+                continue
+            # The story starts a new part: it must not begin without its rule's name.
+            parts[-1].pop()
+            size = 0
+            if parts[-2][-1] is heading_line:  # the name alone ended the last part: move it
+                parts[-2].pop()
+                add((heading_line[0].lstrip(), heading_line[1].lstrip(), None))
+            else:
+                add((f"🔎 <b>{esc(rule)}</b> (continued)", f"🔎 {rule} (continued)", None))
+            add(item)
+    total = len(parts)
+    count = len(alerts)
+    out = []
+    for index, lines in enumerate(parts, start=1):
+        counter = f" ({index}/{total})" if total > 1 else ""
+        noun = "story" if count == 1 else "stories"
+        title = f"{heading}: {count} {noun}{counter}"
+        html_text = "\n".join([f"📰 <b>{esc(title)}</b>", *(h for h, _, _ in lines)])
+        plain_text = "\n".join([f"📰 {title}", *(p for _, p, _ in lines)])
+        ids = tuple(i for _, _, i in lines if i is not None)
+        out.append(DigestPart(html_text.strip(), plain_text.strip(), ids))
+    return out

@@ -1,0 +1,104 @@
+"""For the bot's administrators (user ids in the config): /status, /feeds, /stats and /reload;
+and the bot's own membership changes (removed from a chat, made or unmade a channel's admin),
+which hold or resume a chat's alerts and are reported to the administrators."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from telegram import Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.ext import ContextTypes
+
+from bot.core.htmltext import html_to_text
+from bot.telegram import texts
+from bot.telegram.handlers import Handlers, esc
+
+log = logging.getLogger(__name__)
+
+
+class AdminCommands(Handlers):
+    """Administration and membership."""
+
+    async def reload_rules(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._is_admin(update) or self.reload is None:
+            return
+        report = await self.reload()
+        await self._reply(update, esc(report))
+
+    async def show_status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._is_admin(update) or self.status is None:
+            return
+        await self._reply(update, esc(await self.status()))
+
+    async def show_feeds(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._is_admin(update) or self.feeds is None:
+            return
+        table = await self.feeds()
+        # Monospaced, split well below the 4096 limit without cutting a line.
+        chunk: list[str] = []
+        for line in table.splitlines():
+            if sum(len(x) + 1 for x in chunk) + len(line) > 3500:
+                await self._reply(update, f"<pre>{esc(chr(10).join(chunk))}</pre>")
+                chunk = []
+            chunk.append(line[:300])
+        if chunk:
+            await self._reply(update, f"<pre>{esc(chr(10).join(chunk))}</pre>")
+
+    async def show_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not await self._is_admin(update):
+            return
+        days = 7
+        rows = await self.store.sent_per_rule_and_day(self.clock() - timedelta(days=days))
+        if not rows:
+            await self._reply(update, texts.STATS_NONE.format(days=days))
+            return
+        per_rule: dict[str, int] = {}
+        per_day: dict[str, int] = {}
+        for rule_id, day, count in rows:
+            per_rule[rule_id] = per_rule.get(rule_id, 0) + count
+            per_day[day] = per_day.get(day, 0) + count
+        lines = [
+            f"{esc(rule_id)}: {count}"
+            for rule_id, count in sorted(per_rule.items(), key=lambda kv: -kv[1])
+        ]
+        lines.append("")
+        lines.extend(f"{day}: {count}" for day, count in sorted(per_day.items()))
+        await self._send_lines(update, texts.STATS_HEADER.format(days=days), lines)
+
+    # -- the bot's own membership ----------------------------------------------------------
+
+    async def on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The bot was added to, removed from, or had its rights changed in a chat."""
+        change = update.my_chat_member
+        if change is None:
+            return
+        chat = change.chat
+        status = change.new_chat_member.status
+        chat_id = str(chat.id)
+        title = chat.title or chat.username or chat.first_name
+        name = f"@{chat.username}" if chat.username else (chat.title or chat_id)
+        now = self.clock()
+        if status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
+            reason = "the bot was removed or blocked"
+            await self.store.set_chat_status(
+                chat_id, "blocked", now, reason=reason, kind=chat.type, title=title
+            )
+            notice = texts.REMOVED_FROM_CHAT if chat.type != ChatType.PRIVATE else None
+        elif chat.type == ChatType.CHANNEL and status != ChatMemberStatus.ADMINISTRATOR:
+            await self.store.set_chat_status(
+                chat_id,
+                "blocked",
+                now,
+                reason="the bot is not an admin of this channel",
+                kind=chat.type,
+                title=title,
+            )
+            notice = texts.NOT_CHANNEL_ADMIN
+        else:
+            await self.store.set_chat_status(chat_id, "active", now, kind=chat.type, title=title)
+            notice = None
+        log.info("bot membership in chat %s is now %s", chat_id, status)
+        if notice is not None and self.notify_admins is not None:
+            await self.notify_admins(html_to_text(notice.format(chat=name)))

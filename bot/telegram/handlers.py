@@ -1,0 +1,152 @@
+"""The common ground of the Telegram command handlers (edge: python-telegram-bot): the store
+and rules they act on, how they answer, who may change a chat's settings, and finding a rule by
+a possibly misspelled id. The handlers themselves live in :mod:`bot.telegram.subscriptions`,
+:mod:`bot.telegram.preferences` and :mod:`bot.telegram.admin`; :mod:`bot.telegram.commands`
+puts them together.
+
+Every answer is HTML with escaped values; an unknown or misspelled rule id gets the closest
+matches, never silence. In groups only the group's admins may change its settings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+from telegram import Update
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.core.chats import with_topic
+from bot.core.htmltext import html_to_text
+from bot.core.ports import SubscriptionStore
+from bot.core.rules import Rule, RuleBook
+from bot.telegram import texts
+
+log = logging.getLogger(__name__)
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def plain(text: str) -> str:
+    """A text of texts.py without its markup: button answers are plain text."""
+    return html_to_text(text, single_line=True)[:200]
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def suggest(wanted: str, known: list[str]) -> list[str]:
+    """Known rule ids close to what was typed."""
+    return difflib.get_close_matches(wanted.lower(), known, n=3, cutoff=0.5)
+
+
+class Handlers:
+    """State and helpers shared by every handler."""
+
+    def __init__(
+        self,
+        store: SubscriptionStore,
+        rules: Callable[[], RuleBook],
+        clock: Callable[[], datetime],
+        *,
+        admins: Sequence[int] = (),
+        reload: Callable[[], Awaitable[str]] | None = None,
+        status: Callable[[], Awaitable[str]] | None = None,
+        feeds: Callable[[], Awaitable[str]] | None = None,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.clock = clock
+        self.admins = frozenset(admins)
+        self.reload = reload
+        self.status = status
+        self.feeds = feeds
+        self.notify_admins: Callable[[str], Awaitable[None]] | None = None
+        """Set by the runtime once it can send (membership changes are reported to admins)."""
+
+    async def _reply(self, update: Update, text: str) -> None:
+        message = update.effective_message
+        if message is not None:
+            await message.reply_text(text, parse_mode=ParseMode.HTML)
+
+    def _chat(self, update: Update) -> str:
+        """The target the update speaks for: the chat, or its forum topic when the message
+        was written in one (a topic subscribes and sets preferences on its own)."""
+        assert update.effective_chat is not None
+        chat = str(update.effective_chat.id)
+        message = update.effective_message
+        if message is not None and message.is_topic_message and message.message_thread_id:
+            return with_topic(chat, message.message_thread_id)
+        return chat
+
+    async def _may_manage(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, *, quietly: bool = False
+    ) -> bool:
+        """In groups only admins change subscriptions; in private chats everyone does.
+        Refuses with a reply unless ``quietly`` (a button press answers on its own)."""
+        chat, user = update.effective_chat, update.effective_user
+        if chat is None or chat.type == ChatType.PRIVATE:
+            return True
+        if user is None:
+            return False
+        try:
+            member = await context.bot.get_chat_member(chat.id, user.id)
+        except TelegramError as exc:
+            log.warning("cannot check admin rights in chat %s: %s", chat.id, exc)
+            return False
+        if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+            return True
+        if not quietly:
+            await self._reply(update, texts.GROUP_ADMINS_ONLY)
+        return False
+
+    async def _note_chat(self, update: Update) -> None:
+        """A person writing to us means the chat works (again): resume held alerts."""
+        chat = update.effective_chat
+        if chat is not None:
+            title = chat.title or chat.username or chat.first_name
+            await self.store.set_chat_status(
+                str(chat.id), "active", self.clock(), kind=chat.type, title=title
+            )
+
+    def _find(self, rule_id: str) -> tuple[Rule | None, str | None]:
+        """The rule with that id, or None and an answer explaining why not."""
+        book = self.rules()
+        wanted = rule_id.strip().lower()
+        rule = book.by_id.get(wanted)
+        if rule is not None and rule.subscribable:
+            return rule, None
+        if rule is not None:
+            return None, texts.NOT_SUBSCRIBABLE.format(id=esc(wanted))
+        answer = texts.UNKNOWN_RULE.format(id=esc(wanted))
+        close = suggest(wanted, [r.id for r in book.rules if r.subscribable])
+        if close:
+            options = ", ".join(f"<code>{esc(c)}</code>" for c in close)
+            answer += texts.DID_YOU_MEAN.format(options=options)
+        return None, answer + texts.SEE_RULES
+
+    async def _send_lines(self, update: Update, header: str, lines: list[str]) -> None:
+        """Send a list, split across messages well below Telegram's 4096-character limit."""
+        chunk = header
+        for line in lines:
+            if len(chunk) + len(line) + 1 > 3500:
+                await self._reply(update, chunk)
+                chunk = ""
+            chunk += line + "\n"
+        if chunk:
+            await self._reply(update, chunk)
+
+    async def _is_admin(self, update: Update) -> bool:
+        user = update.effective_user
+        if user is not None and user.id in self.admins:
+            return True
+        await self._reply(update, texts.ADMINS_ONLY)
+        return False

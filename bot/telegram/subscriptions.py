@@ -1,0 +1,243 @@
+"""Following topics from Telegram: /start (with deep links), /help, /rules (pages of buttons),
+/subscribe and /unsubscribe (for this chat, or for a channel its admin names), /mine, and the
+buttons under alerts and on /rules pages."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatMemberStatus, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.core.render import shorten
+from bot.telegram import buttons, texts
+from bot.telegram.handlers import Handlers, esc, plain, suggest, when
+
+log = logging.getLogger(__name__)
+
+
+class SubscriptionCommands(Handlers):
+    """Subscribing and unsubscribing, by command, deep link or button."""
+
+    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._note_chat(update)
+        if context.args:
+            # A deep link t.me/<bot>?start=<rule> subscribes straight away.
+            await self._subscribe(update, context, context.args[0])
+            return
+        await self._reply(update, texts.WELCOME)
+
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update, texts.HELP)
+
+    RULES_PER_PAGE = 8
+
+    async def list_rules(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not [r for r in self.rules().rules if r.subscribable]:
+            await self._reply(update, texts.NO_RULES)
+            return
+        text, keyboard = await self._rules_page(self._chat(update), 0)
+        message = update.effective_message
+        if message is not None:
+            await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+
+    async def _rules_page(self, chat: str, page: int) -> tuple[str, InlineKeyboardMarkup]:
+        """One page of /rules: the topics, each a button that follows or stops it."""
+        rules = [r for r in self.rules().rules if r.subscribable]
+        mine = set(await self.store.subscriptions_of(chat))
+        size = self.RULES_PER_PAGE
+        pages = max(1, -(-len(rules) // size))
+        page = min(max(page, 0), pages - 1)
+        shown = rules[page * size : (page + 1) * size]
+        lines = [
+            texts.RULE_LINE.format(
+                mark="✅" if r.id in mine else "▫️", id=esc(r.id), title=esc(r.title)
+            )
+            for r in shown
+        ]
+        rows = [
+            [
+                InlineKeyboardButton(
+                    (texts.BUTTON_FOLLOWING if r.id in mine else texts.BUTTON_NOT_FOLLOWING).format(
+                        title=shorten(r.title, 40)
+                    ),
+                    callback_data=buttons.data(
+                        "unsubscribe" if r.id in mine else "subscribe", r.id, page
+                    ),
+                )
+            ]
+            for r in shown
+        ]
+        nav = []
+        if page > 0:
+            nav.append(
+                InlineKeyboardButton(
+                    texts.BUTTON_PREVIOUS, callback_data=buttons.page_data(page - 1)
+                )
+            )
+        if page < pages - 1:
+            nav.append(
+                InlineKeyboardButton(texts.BUTTON_NEXT, callback_data=buttons.page_data(page + 1))
+            )
+        if nav:
+            rows.append(nav)
+        text = texts.RULES_PAGE.format(page=page + 1, pages=pages) + "\n".join(lines)
+        return text, InlineKeyboardMarkup(rows)
+
+    async def subscribe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not context.args:
+            await self._reply(update, texts.SUBSCRIBE_USAGE)
+            return
+        await self._note_chat(update)
+        channel = context.args[1] if len(context.args) > 1 else None
+        await self._subscribe(update, context, context.args[0], channel)
+
+    async def _target(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, channel: str | None
+    ) -> tuple[str, str | None] | None:
+        """The chat a subscription command is about: this chat, or a channel named after the
+        rule (``/subscribe rule @channel``), which only an admin of that channel may change and
+        where the bot must be an admin to post. (chat id, channel name) or None if refused."""
+        if channel is None:
+            if not await self._may_manage(update, context):
+                return None
+            return self._chat(update), None
+        user = update.effective_user
+        name = channel if channel.startswith("@") else f"@{channel}"
+        try:
+            chat = await context.bot.get_chat(name)
+            member = await context.bot.get_chat_member(chat.id, user.id) if user else None
+            me = await context.bot.get_chat_member(chat.id, context.bot.id)
+        except TelegramError as exc:
+            log.info("cannot check channel %s: %s", name, exc)
+            await self._reply(update, texts.CHANNEL_UNKNOWN.format(channel=esc(name)))
+            return None
+        admin = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+        if member is None or member.status not in admin:
+            await self._reply(update, texts.CHANNEL_ADMINS_ONLY.format(channel=esc(name)))
+            return None
+        if me.status != ChatMemberStatus.ADMINISTRATOR:
+            await self._reply(update, texts.CHANNEL_BOT_NOT_ADMIN.format(channel=esc(name)))
+            return None
+        await self.store.set_chat_status(
+            str(chat.id), "active", self.clock(), kind=chat.type, title=chat.title or name
+        )
+        return str(chat.id), name
+
+    async def _subscribe(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        rule_id: str,
+        channel: str | None = None,
+    ) -> None:
+        rule, problem = self._find(rule_id)
+        if rule is None:
+            await self._reply(update, problem or "")
+            return
+        target = await self._target(update, context, channel)
+        if target is None:
+            return
+        chat, name = target
+        created = await self.store.subscribe(chat, rule.id, self.clock())
+        if name is not None:
+            template = texts.CHANNEL_SUBSCRIBED if created else texts.CHANNEL_ALREADY_SUBSCRIBED
+        else:
+            template = texts.SUBSCRIBED if created else texts.ALREADY_SUBSCRIBED
+        await self._reply(update, template.format(title=esc(rule.title), channel=esc(name)))
+        if created:
+            log.info("chat %s subscribed to %s", chat, rule.id)
+
+    async def unsubscribe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not context.args:
+            await self._reply(update, texts.UNSUBSCRIBE_USAGE)
+            return
+        channel = context.args[1] if len(context.args) > 1 else None
+        target = await self._target(update, context, channel)
+        if target is None:
+            return
+        chat, name = target
+        wanted = context.args[0].strip().lower()
+        removed = await self.store.unsubscribe(chat, wanted)
+        if removed:
+            rule = self.rules().by_id.get(wanted)
+            title = esc(rule.title if rule else wanted)
+            template = texts.CHANNEL_UNSUBSCRIBED if name else texts.UNSUBSCRIBED
+            await self._reply(update, template.format(title=title, channel=esc(name)))
+            log.info("chat %s unsubscribed from %s", chat, wanted)
+            return
+        answer = texts.NOT_SUBSCRIBED.format(id=esc(wanted))
+        close = suggest(wanted, await self.store.subscriptions_of(chat))
+        if close:
+            options = ", ".join(f"<code>{esc(c)}</code>" for c in close)
+            answer += texts.DID_YOU_MEAN.format(options=options)
+        await self._reply(update, answer)
+
+    async def mine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat_muted, subscriptions = await self.store.chat_settings(self._chat(update))
+        if not subscriptions:
+            await self._reply(update, texts.MINE_EMPTY)
+            return
+        book = self.rules()
+        now = self.clock()
+        lines = []
+        for rule_id, muted in subscriptions.items():
+            rule = book.by_id.get(rule_id)
+            line = texts.RULE_LINE.format(
+                mark="✅", id=esc(rule_id), title=esc(rule.title if rule else "?")
+            )
+            if muted is not None and muted > now:
+                line += texts.MUTED_UNTIL.format(until=when(muted))
+            lines.append(line)
+        header = texts.MINE_HEADER
+        if chat_muted is not None and chat_muted > now:
+            header = texts.MINE_ALL_MUTED.format(until=when(chat_muted)) + header
+        await self._send_lines(update, header, lines)
+
+    # -- buttons ------------------------------------------------------------------------
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        chat = update.effective_chat
+        if query is None or query.data is None or chat is None:
+            return
+        kind, rule, page = buttons.parse(query.data, self.rules().rules)
+        chat_id = self._chat(update)  # the forum topic, if the buttons are in one
+        if kind == "page":
+            text, keyboard = await self._rules_page(chat_id, page or 0)
+            await query.answer()
+            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+            return
+        if rule is None or kind == "unknown":
+            await query.answer(texts.BUTTON_GONE, show_alert=True)
+            return
+        if not await self._may_manage(update, context, quietly=True):
+            await query.answer(plain(texts.GROUP_ADMINS_ONLY), show_alert=True)
+            return
+        now = self.clock()
+        if kind == "subscribe":
+            created = await self.store.subscribe(chat_id, rule.id, now)
+            answer = texts.SUBSCRIBED if created else texts.ALREADY_SUBSCRIBED
+        elif kind == "unsubscribe":
+            removed = await self.store.unsubscribe(chat_id, rule.id)
+            answer = texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED
+        else:  # mute, from under an alert: for 24 hours
+            until = now + timedelta(hours=24)
+            muted = await self.store.mute(chat_id, rule.id, until, now)
+            answer = texts.MUTED if muted else texts.NOT_SUBSCRIBED
+        await query.answer(
+            plain(
+                answer.format(
+                    title=esc(rule.title), id=esc(rule.id), until=when(now + timedelta(hours=24))
+                )
+            )
+        )
+        if page is not None:  # a /rules page: show the new state
+            text, keyboard = await self._rules_page(chat_id, page)
+            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+        elif kind == "unsubscribe":  # under an alert: the buttons have done their job
+            await query.edit_message_reply_markup(reply_markup=None)
+        log.info("chat %s pressed %s on %s", chat_id, kind, rule.id)
