@@ -8,9 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.core.models import Hit, Story
+from bot.core import text as text_module
+from bot.core.models import Hit, Match, Story
 from bot.core.rules import Matcher, Rule, RuleBook
-from bot.core.text import fold_words
+from bot.core.rules import matcher as matcher_module
+from bot.core.text import FieldTokens, fold_words
 
 
 def story(title: str = "", summary: str = "", **kw: Any) -> Story:
@@ -487,3 +489,138 @@ def test_query_form_agrees_with_list_form(rule_list: list[Rule], title: str, sum
     by_lists = [m.rule_id for m in Matcher(rule_list).match(s)]
     by_query = [m.rule_id for m in Matcher([as_query(r) for r in rule_list]).match(s)]
     assert by_query == by_lists
+
+
+# -- fast paths: the same words, spellings and decisions as the general path ---------------
+# Most stories have ASCII words (with curly quotes and dashes around them); they take a path
+# that never looks at the characters one by one in Python. These tests hold it to the general
+# path, which every text could take.
+
+
+def _general(text: str) -> tuple[list[str], list[tuple[int, int]], list[str]]:
+    """Words, spans and written forms as the general path finds them."""
+    scan = text_module._NOT_WORD_RE.sub(" ", text).replace("_", " ")
+    words: list[str] = []
+    spans: list[tuple[int, int]] = []
+    written: list[str] = []
+    for m in text_module._TOKEN_RE.finditer(scan):
+        written.append(text_module._as_written(m.group()))
+        for part in text_module.fold_parts(m.group()):
+            words.append(part)
+            spans.append(m.span())
+    return words, spans, written
+
+
+def _non_ascii(step: int) -> list[str]:
+    """Every character of the BMP beyond ASCII, and one in ``step`` beyond it."""
+    return [chr(c) for c in range(0x80, 0x10000)] + [chr(c) for c in range(0x10000, 0x110000, step)]
+
+
+def test_ascii_path_is_taken_exactly_when_every_non_ascii_character_separates_words() -> None:
+    for char in _non_ascii(97):
+        separates = text_module._NOT_WORD_RE.fullmatch(char) is not None
+        assert text_module._words_are_ascii(f"a{char}b") is separates, hex(ord(char))
+
+
+def test_a_character_reference_written_in_the_text_is_only_a_detour() -> None:
+    # The encoder writes non-ASCII characters as "&#...;": one written in the text itself
+    # sends it down the general path, which finds the same words.
+    assert not text_module._words_are_ascii("see &#65; and &#1114112; here")
+    assert FieldTokens("see &#65; here").words == ["see", "65", "here"]
+
+
+SAMPLES = [
+    "Officials in BAKU said “Nagorno–Karabakh” talks… resume",
+    "US_army’s drone: ⚠️Breaking — 2024’s “TB2” deal",
+    "Karabağʼda durum 😀 and naïve cafe\u0301 Kara\u00adbakh",
+    "Mbappé’s ½ goal at İstanbul, Ærø",
+    "see &#65; and &#x41; — “quotes” «guillemets»\u00a0nbsp",
+    "",
+    "…—",
+]
+FAST_PATH_CHARS = [
+    *"aZ09 _-'.,\n?&#;",
+    *"\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0\u00ab\u00bb\u02bc\ufe0f\u20ac",
+    *["😀", "é", "e\u0301", "\u00ad", "\u200b", "Ж", "ı", "İ", "½", "ﬁ", "&#65;", "US", "us"],
+]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_field_tokens_agree_with_the_general_path(text: str) -> None:
+    tok = FieldTokens(text)
+    words, spans, written = _general(text)
+    assert tok.words == words
+    assert [tok.span(i) for i in range(len(words))] == spans
+    assert tok.originals() == written
+    spellings = ["US", "us", "BAKU", "Baku", "TB2", "Karabağ", "Kara", "İstanbul", "Mbappé"]
+    assert tok.written(spellings) == [s for s in spellings if s in written]
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.lists(st.sampled_from(FAST_PATH_CHARS), max_size=30).map("".join))
+def test_field_tokens_agree_with_the_general_path_on_random_text(text: str) -> None:
+    tok = FieldTokens(text)
+    words, spans, written = _general(text)
+    assert tok.words == words
+    assert [tok.span(i) for i in range(len(words))] == spans
+    assert tok.originals() == written
+    spellings = ["US", "us", "aZ09", "Z09", "a", "09", "é", "Ж", "İ"]
+    assert tok.written(spellings) == [s for s in spellings if s in written]
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("US", True),
+        ("the US’s plan", True),
+        ("“US” and ‘US’", True),
+        ("US_army", True),
+        ("2024-US", True),
+        ("Ünited US", True),  # the general path (non-ASCII word)
+        ("U\u00adS talks", True),  # invisible character inside the word
+        ("us", False),
+        ("Us", False),
+        ("USA", False),
+        ("BUS", False),
+        ("xUS", False),
+        ("US2", False),
+        ("U.S.", False),
+    ],
+)
+def test_exact_one_word_term_on_both_paths(title: str, expected: bool) -> None:
+    rules = [rule("exact", any=("=US",)), rule("other", any=("Karabakh",))]
+    found = [m.rule_id for m in Matcher(rules).match(story(title, "Karabakh"))]
+    assert found == (["exact", "other"] if expected else ["other"])
+
+
+def test_explanations_survive_the_word_cache_being_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Matches explain themselves later, after other stories have emptied the bounded cache of
+    words the scan went through."""
+    monkeypatch.setattr(matcher_module, "_CACHE_LIMIT", 8)
+    matcher = Matcher(
+        [
+            rule("any", any=("Baku", "gas pipeline")),
+            rule("all", all=("Baku", "=US"), none=("football",), fields=("summary",)),
+            rule("prefix", any=("pipe*",)),
+        ]
+    )
+    first = matcher.match(story("Baku gas pipeline", "the US and Baku, pipelines"))
+    assert [m.rule_id for m in first] == ["any", "all", "prefix"]
+    for k in range(20):
+        matcher.match(story(f"word{k} other{k} more{k} Baku", f"filler{k} text{k}"))
+    assert [(h.term, h.field, h.text) for h in first[1].hits] == [
+        ("=US", "summary", "US"),
+        ("Baku", "summary", "Baku"),
+    ]
+    assert [h.text for h in first[0].hits] == ["Baku", "gas pipeline", "Baku"]
+    assert [h.text for h in first[2].hits] == ["pipeline", "pipelines"]
+
+
+def test_match_with_hits_given_or_explained() -> None:
+    hit = Hit("Baku", "title", 0, 4, "Baku")
+    assert Match("r", (hit,)).hits == (hit,)
+    assert Match("r", (hit,)) == Match("r", (hit,))
+    with pytest.raises(ValueError, match="hits or a way"):
+        Match("r").hits  # noqa: B018

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,13 +40,11 @@ _EXTRA_FOLDS = str.maketrans(
 )
 
 
-def _mark_ranges() -> str:
-    """A regex character class body for Unicode combining marks (categories Mn, Mc, Me) in the
-    Basic Multilingual Plane. ``re`` has no ``\\p{M}``, and ``\\w`` excludes marks, which would
-    otherwise split words of Indic scripts and decomposed Latin text."""
+def _class_body(wanted: Callable[[str], bool], start: int, stop: int) -> str:
+    """A regex character class body for the characters in [start, stop) that are ``wanted``."""
     ranges: list[tuple[int, int]] = []
-    for code in range(0x300, 0x10000):
-        if unicodedata.category(chr(code)).startswith("M"):
+    for code in range(start, stop):
+        if wanted(chr(code)):
             if ranges and ranges[-1][1] == code - 1:
                 ranges[-1] = (ranges[-1][0], code)
             else:
@@ -55,6 +54,15 @@ def _mark_ranges() -> str:
         for a, b in ranges
     )
 
+
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char).startswith("M")
+
+
+# Unicode combining marks (categories Mn, Mc, Me) in the Basic Multilingual Plane. ``re`` has no
+# ``\p{M}``, and ``\w`` excludes marks, which would otherwise split words of Indic scripts and
+# decomposed Latin text.
+_MARKS = _class_body(_is_mark, 0x300, 0x10000)
 
 # Only the diacritic blocks are stripped: marks of Indic, Arabic or Hebrew script are part of the
 # spelling there (a virama is not an accent).
@@ -66,8 +74,29 @@ _SEPARATORS = {0x02BC: " ", 0x02BB: " ", 0x02BD: " ", **dict.fromkeys(range(0xFE
 # A word: letters, digits, combining marks and invisible characters. Underscores are word
 # characters to ``\w`` but separators here; they are turned into spaces before matching (one
 # character for one) because a single character class runs twice as fast as an alternation.
-_TOKEN_RE = re.compile(rf"[\w{_mark_ranges()}{_IGNORABLE}]+")
+_TOKEN_RE = re.compile(rf"[\w{_MARKS}{_IGNORABLE}]+")
 _ASCII_TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
+_ASCII_FOLD = (
+    bytes(
+        c if chr(c).isdigit() or chr(c).islower() else c + 32 if chr(c).isupper() else 32
+        for c in range(128)
+    )
+    + b" " * 128
+)
+"""Per byte: a lowercase ASCII letter or digit as itself, an uppercase letter lowercased, any
+other byte a space (as str.split() takes it)."""
+
+
+@lru_cache(maxsize=16_384)
+def _whole_word(spelling: str) -> re.Pattern[bytes]:
+    """An ASCII ``spelling`` as a whole word of ASCII bytes (not inside a run of letters and
+    digits). It starts with the literal, which ``re`` looks for quickly, then looks back."""
+    word = re.escape(spelling.encode("ascii"))
+    return re.compile(rb"%s(?<![A-Za-z0-9]%s)(?![A-Za-z0-9])" % (word, word))
+
+
+_ASCII_SPLIT = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
+"""The same, with letters left as they are."""
 
 
 def _words_in(text: str) -> list[str]:
@@ -112,9 +141,36 @@ def fold_parts(word: str) -> tuple[str, ...]:
 # Non-ASCII characters that are not part of words (curly quotes, dashes, no-break spaces...),
 # and the separator letters above: each becomes one space, so offsets do not move and a story
 # whose only non-ASCII characters are punctuation takes the ASCII path.
-_NOT_WORD_RE = re.compile(
-    rf"[^\x00-\x7f\w{_mark_ranges()}{_IGNORABLE}]|[{''.join(map(chr, _SEPARATORS))}]"
-)
+_NOT_WORD_RE = re.compile(rf"[^\x00-\x7f\w{_MARKS}{_IGNORABLE}]|[{''.join(map(chr, _SEPARATORS))}]")
+# Each non-ASCII character of a text, as the encoder writes it with xmlcharrefreplace (a
+# literal "&#65;" in the text is read too, which can only send the text down the general path).
+_CHAR_REF_RE = re.compile(rb"&#([0-9]{1,7});")
+_SEPARATOR_CODES: dict[bytes, bool] = {}
+"""Decimal code point -> whether that character separates words (see _NOT_WORD_RE)."""
+
+
+def _separates(code: bytes) -> bool:
+    if len(_SEPARATOR_CODES) >= 50_000:
+        _SEPARATOR_CODES.clear()
+    number = int(code)
+    found = number <= sys.maxunicode and _NOT_WORD_RE.fullmatch(chr(number)) is not None
+    _SEPARATOR_CODES[code] = found
+    return found
+
+
+def _words_are_ascii(text: str) -> bool:
+    """True when every non-ASCII character of ``text`` separates words (curly quotes, dashes,
+    no-break spaces...): its words are then those of the ASCII fast path, and at the same
+    offsets, as if each of those characters were a space. The encoder and a search for "&#"
+    list those characters, much faster than a character class tested at every character."""
+    get = _SEPARATOR_CODES.get
+    for code in set(_CHAR_REF_RE.findall(text.encode("ascii", "xmlcharrefreplace"))):
+        found = get(code)
+        if not (_separates(code) if found is None else found):
+            return False
+    return True
+
+
 # Text whose words may differ from their written form once normalized: invisible characters
 # or combining marks (possibly decomposed letters).
 _NEEDS_NORMALIZING = re.compile(f"[{_IGNORABLE}\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff]")
@@ -125,17 +181,19 @@ def _as_written(word: str) -> str:
     return unicodedata.normalize("NFC", word.translate(_IGNORABLE_TABLE))
 
 
-_FOLDED: dict[str, str | tuple[str, ...]] = {}
-"""Raw word -> its folded word, or a tuple when it folds to none or several words."""
+_FOLDED: dict[str, str] = {}
+"""Raw word -> its folded word, for the words that fold to exactly one word (the others are
+rare, and :func:`fold_parts` caches them)."""
 _FOLDED_LIMIT = 200_000
 
 
 def _fold_raw(word: str) -> str | tuple[str, ...]:
     parts = fold_parts(word)
-    value: str | tuple[str, ...] = parts[0] if len(parts) == 1 else parts
+    if len(parts) != 1:
+        return parts
     if len(_FOLDED) >= _FOLDED_LIMIT:
         _FOLDED.clear()
-    _FOLDED[word] = value
+    _FOLDED[word] = value = parts[0]
     return value
 
 
@@ -143,27 +201,50 @@ class FieldTokens:
     """The folded words of one text, with their offsets computed only when asked for.
 
     Matching needs only the words; offsets are needed for the few words that match, so they are
-    found lazily. ASCII text is folded with one ``lower()``; other text word by word through a
-    cache (news repeats its vocabulary, so nearly every word is a cache hit)."""
+    found lazily. Text whose words are all ASCII (whatever its punctuation) is split and folded
+    by a few C calls over its bytes; other text word by word through a cache (news repeats its
+    vocabulary, so nearly every word is a cache hit)."""
 
-    __slots__ = ("_ascii", "_map", "_raw", "_scan", "_spans", "text", "words")
+    __slots__ = (
+        "_ascii",
+        "_bytes",
+        "_map",
+        "_raw",
+        "_scan",
+        "_spans",
+        "_written",
+        "text",
+        "words",
+    )
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._spans: list[tuple[int, int]] | None = None
         self._map: list[int] | None = None
-        scan = text if text.isascii() else _NOT_WORD_RE.sub(" ", text)
         self._raw: list[str] | None = None
-        if scan.isascii():
-            self._scan = scan
+        self._written: frozenset[str] | None = None
+        self._bytes: bytes | None
+        """The text encoded to ASCII, each other character as "?" (on the ASCII path)."""
+        if text.isascii() or _words_are_ascii(text):
+            # Every non-ASCII character is a separator: each becomes "?", then every byte but a
+            # letter or digit a space and every letter lowercase, all in C, then split. The same
+            # words as _ASCII_TOKEN_RE finds in ``text`` (offsets are found with it, lazily).
+            self._scan = text
             self._ascii = True
-            self.words: list[str] = _ASCII_TOKEN_RE.findall(scan.lower())
+            data = self._bytes = text.encode("ascii", "replace")
+            self.words: list[str] = data.translate(_ASCII_FOLD).decode("ascii").split()
             return
         self._ascii = False
+        self._bytes = None
+        scan = _NOT_WORD_RE.sub(" ", text)
         scan = self._scan = scan.replace("_", " ") if "_" in scan else scan
         raw = self._raw = _TOKEN_RE.findall(scan)
-        get = _FOLDED.get
-        folded = [get(w) or _fold_raw(w) for w in raw]
+        try:  # every word already folded once, to one word: the common case, all in C
+            self.words = list(map(_FOLDED.__getitem__, raw))
+            return
+        except KeyError:
+            pass
+        folded = [_FOLDED.get(w) or _fold_raw(w) for w in raw]
         for value in folded:
             if value.__class__ is not str:
                 break
@@ -187,21 +268,38 @@ class FieldTokens:
             self._spans = [m.span() for m in pattern.finditer(self._scan)]
         return self._spans[i if self._map is None else self._map[i]]
 
+    def _raw_words(self) -> list[str]:
+        raw = self._raw
+        if raw is None:
+            if self._bytes is not None:  # as in __init__, with the case kept
+                raw = self._raw = self._bytes.translate(_ASCII_SPLIT).decode("ascii").split()
+            else:
+                raw = self._raw = _TOKEN_RE.findall(self._scan)
+        return raw
+
     def originals(self) -> list[str]:
         """Every word as the text writes it (NFC, invisible characters removed), in word order
         of the raw text (see :meth:`original` for the word of a folded index)."""
-        if self._raw is None:
-            self._raw = (_ASCII_TOKEN_RE if self._ascii else _TOKEN_RE).findall(self._scan)
-        raw = self._raw
+        raw = self._raw_words()
         if self._ascii or not _NEEDS_NORMALIZING.search(self._scan):
             return raw
         return [w if w.isascii() else _as_written(w) for w in raw]
 
+    def written(self, spellings: Iterable[str]) -> list[str]:
+        """Those of ``spellings`` (single words, as exact terms write them) that some word of the
+        text is written as (see :meth:`originals`)."""
+        if self._bytes is not None:
+            # The words are the runs of ASCII letters and digits: a quick search for each
+            # spelling in the text's bytes (a word with other characters cannot be one of them).
+            data = self._bytes
+            return [w for w in spellings if w.isascii() and _whole_word(w).search(data)]
+        if self._written is None:
+            self._written = frozenset(self.originals())
+        return list(filter(self._written.__contains__, spellings))
+
     def original(self, i: int) -> str:
         """Word ``i`` as the text writes it (invisible characters removed), for exact terms."""
-        if self._raw is None:
-            self._raw = (_ASCII_TOKEN_RE if self._ascii else _TOKEN_RE).findall(self._scan)
-        word = self._raw[i if self._map is None else self._map[i]]
+        word = self._raw_words()[i if self._map is None else self._map[i]]
         return word if word.isascii() else _as_written(word)
 
 

@@ -2,11 +2,13 @@
 
 Every distinct word pattern of every rule is registered once, keyed by its first word (whole
 words in one table, prefixes in tables per prefix length). Matching a story tokenizes each field
-once, looks each word up (through a cache of word -> candidate patterns, since news vocabulary
-repeats) and verifies multi-word patterns in place. Only the rules one of whose trigger atoms
-occurred are then evaluated (:func:`bot.core.rules.model.triggers`), each compiled into a small
-program over pattern ids. The cost per story thus grows with its length and with the patterns
-that actually occur, not with the number of rules.
+once and looks each word up in a cache of word -> the rules it triggers (learned from those
+tables the first time a word is met, since news vocabulary repeats); word pairs and exact
+spellings are looked up as such, and longer phrases verified in place. A rule is a candidate
+when one of its trigger atoms occurred (:func:`bot.core.rules.model.triggers`); most rules (ORs
+of plain terms) hold as soon as they are candidates, and the others are evaluated, each compiled
+into a small program over pattern ids. The cost per story thus grows with its length and with
+the patterns that actually occur, not with the number of rules.
 
 The same program explains a decision (:meth:`Matcher.hits`, :mod:`bot.core.rules.explain`), so
 matching and explaining cannot disagree.
@@ -17,7 +19,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import chain, compress, islice, repeat
 
 from bot.core.models import Hit, Match, Story
 from bot.core.rules.ast import And, Atom, Near, Node, Not, Pattern, Regex
@@ -36,23 +39,58 @@ Span = tuple[int, int, tuple[tuple["Term", str, int, int], ...]]
 """(first word, end word, the term occurrences that make it up) within one field."""
 
 
-@dataclass
 class StoryView:
     """One story being matched: its fields tokenized once, the patterns present in it.
 
     ``by_field`` holds, per field, the ids of the patterns present there, and ``present`` their
-    union: enough to decide most rules. Word positions are known for the patterns that had to
-    be verified in place (long phrases, exact terms, prefixes) and worked out on demand for the
-    others (proximity, explanations)."""
+    union: enough to decide most rules. Matching itself goes from words to rules without them
+    (see :meth:`Matcher.match`), so they are worked out when a rule has to be evaluated or
+    explained. Word positions are known for the patterns that had to be verified in place (long
+    phrases, exact phrases, prefixes followed by more words) and worked out on demand for the
+    others (proximity, explanations). The view also explains the matches made from it
+    (:meth:`explain`), which keep it alive until then."""
 
-    story: Story
-    fields: dict[str, FieldTokens] = field(default_factory=dict)
-    by_field: dict[str, set[int]] = field(default_factory=dict)
-    present: set[int] = field(default_factory=set)
-    occurrences: dict[int, list[Occurrence]] = field(default_factory=dict)
-    prefixed: dict[tuple[int, str], list[str]] = field(default_factory=dict)
-    """(pattern, field) -> the words a one-word prefix pattern matched there."""
-    regex_spans: dict[tuple[Regex, str], list[tuple[int, int]]] = field(default_factory=dict)
+    __slots__ = (
+        "_by_field",
+        "_present",
+        "fields",
+        "matcher",
+        "occurrences",
+        "regex_spans",
+        "scanned",
+        "story",
+        "verified",
+    )
+
+    def __init__(self, story: Story, matcher: Matcher) -> None:
+        self.story = story
+        self.matcher = matcher
+        self.fields: dict[str, FieldTokens] = {}
+        self.scanned: list[str] = []
+        """The fields scanned, in order: those of the rules that have words."""
+        self.verified: dict[str, set[int]] = {}
+        """Per field, the patterns verified in place (their occurrences are recorded)."""
+        self.occurrences: dict[int, list[Occurrence]] = {}
+        self.regex_spans: dict[tuple[Regex, str], list[tuple[int, int]]] = {}
+        self._by_field: dict[str, set[int]] | None = None
+        self._present: set[int] | None = None
+
+    @property
+    def by_field(self) -> dict[str, set[int]]:
+        if self._by_field is None:
+            self._by_field = self.matcher.locate(self)
+        return self._by_field
+
+    @property
+    def present(self) -> set[int]:
+        if self._present is None:
+            self._present = set().union(*self.by_field.values())
+        return self._present
+
+    def explain(self, key: int) -> tuple[Hit, ...]:
+        """The hits of rule number ``key`` (:class:`Match` asks, on first use)."""
+        matcher = self.matcher
+        return matcher.hits(matcher.compiled(key).program, self)
 
     def tokens(self, name: str) -> FieldTokens:
         tok = self.fields.get(name)
@@ -64,7 +102,12 @@ class StoryView:
         return [name for name, pids in self.by_field.items() if pid in pids]
 
     def add(self, pid: int, occurrence: Occurrence) -> None:
-        self.by_field[occurrence[0]].add(pid)
+        name = occurrence[0]
+        verified = self.verified.get(name)
+        if verified is None:
+            self.verified[name] = {pid}
+        else:
+            verified.add(pid)
         found = self.occurrences.get(pid)
         if found is None:
             self.occurrences[pid] = [occurrence]
@@ -86,11 +129,9 @@ class StoryView:
             # Where the first word stands (list.index runs in C); for a prefix, at each of the
             # words the scan saw it match.
             if 0 in pattern.prefixes:
-                matched = self.prefixed.get((pid, name))
-                if matched is None:
-                    first = pattern.words[0]
-                    matched = sorted({w for w in words if w.startswith(first)})
-                starts = sorted(i for w in matched for i in _indexes(words, w))
+                starts = list(
+                    compress(range(count), map(str.startswith, words, repeat(pattern.words[0])))
+                )
             else:
                 starts = _indexes(words, pattern.words[0])
             for i in starts:
@@ -335,14 +376,20 @@ class Matcher:
         self._pairs: dict[tuple[str, str], list[int]] = defaultdict(list)
         # ...one-word exact terms, by their exact spelling...
         self._exact: dict[str, list[int]] = defaultdict(list)
-        self._exact_folded: set[str] = set()
+        self._spellings: dict[str, list[str]] = defaultdict(list)
+        """Folded word -> the spellings of the one-word exact terms that fold to it."""
         # ...terms to verify in place (longer phrases, exact phrases)...
         self._placed: dict[str, list[int]] = defaultdict(list)
         # ...and terms whose first word is a prefix, per prefix length.
         self._prefix: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        self._prefix_cache: dict[str, tuple[int, ...]] = {}
-        self._no_prefix: set[str] = set()
-        """Words known to start no prefix pattern: skipped with one set difference."""
+        # Every word met in a story so far (bounded) -> the rules triggered by the patterns it
+        # makes present alone (the one-word whole-word terms it is, the one-word prefixes it
+        # starts with), often none; those patterns, for the words that make some present; and,
+        # for the few words that begin patterns to verify in place, those patterns.
+        self._known: dict[str, tuple[int, ...]] = {}
+        self._word_pids: dict[str, tuple[int, ...]] = {}
+        self._verify: dict[str, tuple[int, ...]] = {}
+        self._verify_keys: set[str] = set()
         self._by_pattern: dict[int, list[CompiledRule]] = defaultdict(list)
         self._always: list[CompiledRule] = []
         self._rules: list[CompiledRule] = []
@@ -359,19 +406,18 @@ class Matcher:
         self.fields = tuple(f for f in FIELD_ORDER if f in fields)
         for rule in rules:
             self._add(rule, condition(rule, lexicon), feed_tags or {})
-        self._single_keys = frozenset(self._single)
         self._pair_keys = frozenset(self._pairs)
-        self._placed_keys = frozenset(self._placed)
-        self._exact_keys = frozenset(self._exact)
-        self._exact_folded_keys = frozenset(self._exact_folded)
-        # What match() needs, in flat tuples: rule numbers per pattern, and per rule its id,
-        # program, and whether it holds as soon as it is a candidate.
-        self._orders: dict[int, tuple[int, ...]] = {
-            pid: tuple(c.order for c in rules) for pid, rules in self._by_pattern.items()
-        }
-        self._order_keys = frozenset(self._orders)
+        self._exact_folded_keys = frozenset(self._spellings)
+        # What match() needs, in flat sequences: per pattern id, the numbers of the rules it
+        # triggers; per rule number, the rule's id; the rules that hold as soon as they are
+        # candidates (ORs of plain terms, for every feed) and those that must be checked.
+        empty: tuple[int, ...] = ()
+        self._orders: list[tuple[int, ...]] = [empty] * len(self._patterns)
+        for pid, compiled_rules in self._by_pattern.items():
+            self._orders[pid] = tuple(c.order for c in compiled_rules)
         self._always_orders = tuple(c.order for c in self._always)
-        self._entries = [(c.rule.id, c.program, c.trivial and c.unscoped, c) for c in self._rules]
+        self._ids = [c.rule.id for c in self._rules]
+        self._checked = frozenset(c.order for c in self._rules if not (c.trivial and c.unscoped))
 
     def _add(self, rule: Rule, node: Node, feed_tags: Mapping[str, Sequence[str]]) -> None:
         program = self._compile(node)
@@ -403,6 +449,10 @@ class Matcher:
     def rules(self) -> tuple[Rule, ...]:
         return tuple(r.rule for r in self._rules)
 
+    def compiled(self, order: int) -> CompiledRule:
+        """The rule number ``order`` (in the order the rules were given)."""
+        return self._rules[order]
+
     @property
     def pattern_count(self) -> int:
         return len(self._patterns)
@@ -424,8 +474,9 @@ class Matcher:
         elif pattern.exact is None and len(pattern.words) == 2 and 1 not in pattern.prefixes:
             self._pairs[first, pattern.words[1]].append(pid)
         elif pattern.exact is not None and len(pattern.words) == 1:
+            if pattern.exact[0] not in self._exact:
+                self._spellings[first].append(pattern.exact[0])
             self._exact[pattern.exact[0]].append(pid)
-            self._exact_folded.add(first)
         else:
             self._placed[first].append(pid)
         return pid
@@ -465,30 +516,48 @@ class Matcher:
 
     # -- matching -------------------------------------------------------------------------
 
-    def _prefixed(self, word: str) -> tuple[int, ...]:
-        """Patterns whose first word is a prefix of ``word`` (cached per word)."""
-        found = self._prefix_cache.get(word)
-        if found is None:
-            ids: list[int] = []
-            for length, table in self._prefix.items():
-                if len(word) >= length:
-                    ids.extend(table.get(word[:length], ()))
-            found = tuple(ids)
-            if len(self._prefix_cache) + len(self._no_prefix) >= _CACHE_LIMIT:
-                self._prefix_cache.clear()
-                self._no_prefix.clear()
-            if found:
-                self._prefix_cache[word] = found
-            else:
-                self._no_prefix.add(word)
-        return found
-
-    def _scan(self, view: StoryView) -> None:
+    def _learn(self, words: set[str]) -> None:
+        """Work out what each word not met before stands for (see ``_known``)."""
+        known = self._known
+        if len(known) + len(words) > _CACHE_LIMIT:
+            known.clear()
+            self._word_pids.clear()
+            self._verify.clear()
+            self._verify_keys.clear()
         patterns = self._patterns
-        by_field = view.by_field
-        single_get = self._single.__getitem__
-        pair_get = self._pairs.__getitem__
-        placed = self._placed
+        orders = self._orders
+        prefix_tables = list(self._prefix.items())
+        empty: tuple[int, ...] = ()
+        for word in words.difference(known):
+            alone = list(self._single.get(word, empty))
+            verify = list(self._placed.get(word, empty))
+            for length, table in prefix_tables:
+                if len(word) >= length:
+                    for pid in table.get(word[:length], empty):
+                        pattern = patterns[pid]
+                        if pattern.exact is None and len(pattern.words) == 1:
+                            alone.append(pid)
+                        else:
+                            verify.append(pid)
+            if alone:
+                self._word_pids[word] = tuple(alone)
+                triggered = sorted({order for pid in alone for order in orders[pid]})
+                known[word] = tuple(triggered) if triggered else empty
+            else:
+                known[word] = empty
+            if verify:
+                self._verify[word] = tuple(verify)
+                self._verify_keys.add(word)
+
+    def _scan(self, view: StoryView) -> set[int]:
+        """Tokenize the story's fields and return the numbers of the rules triggered by what
+        they contain (see :meth:`match`)."""
+        candidates = set(self._always_orders)
+        update = candidates.update
+        orders_of = self._orders.__getitem__
+        known = self._known
+        pair_keys = self._pair_keys
+        verify_keys = self._verify_keys
         field_text = view.story.field_text
         for name in self.fields:
             if not field_text(name):
@@ -497,35 +566,65 @@ class Matcher:
             words = tok.words
             if not words:
                 continue
-            found: set[int] = set()
-            by_field[name] = found
-            wordset = set(words)
-            # Set operations and set.update run in C: no Python loop per word or pattern.
-            found.update(*map(single_get, wordset & self._single_keys))
-            if self._pair_keys and len(words) > 1:
-                pairs = set(zip(words, words[1:], strict=False))  # noqa: RUF007 (faster)
-                found.update(*map(pair_get, pairs & self._pair_keys))
-            if not wordset.isdisjoint(self._exact_folded_keys):
-                written = set(tok.originals())
-                found.update(*map(self._exact.__getitem__, written & self._exact_keys))
+            view.scanned.append(name)
+            # One dictionary lookup per word straight to the rules it triggers, all in C (the
+            # filter spares set.update an iterator for each of the many words that trigger
+            # nothing); the words never met before are learned first.
+            try:
+                update(*filter(None, map(known.__getitem__, words)))
+            except KeyError:
+                self._learn(set(words))
+                update(*filter(None, map(known.__getitem__, words)))
+            if pair_keys and len(words) > 1:
+                # zip reuses its tuple for every pair not kept: no allocation per word.
+                pairs = pair_keys.intersection(zip(words, islice(words, 1, None), strict=False))
+                if pairs:
+                    update(
+                        *map(orders_of, chain.from_iterable(map(self._pairs.__getitem__, pairs)))
+                    )
+            folded = self._exact_folded_keys.intersection(words)
+            if folded:
+                spelled = tok.written(chain.from_iterable(map(self._spellings.__getitem__, folded)))
+                if spelled:
+                    update(
+                        *map(orders_of, chain.from_iterable(map(self._exact.__getitem__, spelled)))
+                    )
             # Patterns that need word positions: longer phrases and exact phrases by their first
-            # word, and patterns whose first word is a prefix.
-            todo = [(word, pid) for word in wordset & self._placed_keys for pid in placed[word]]
-            if self._prefix:
-                prefixed = self._prefixed
-                for word in wordset - self._no_prefix:
-                    for pid in prefixed(word):
-                        pattern = patterns[pid]
-                        if pattern.exact is None and len(pattern.words) == 1:
-                            found.add(pid)
-                            view.prefixed.setdefault((pid, name), []).append(word)
-                        else:
-                            todo.append((word, pid))
-            if todo:
-                self._place(view, name, tok, todo)
-        present = view.present
-        for found in by_field.values():
-            present |= found
+            # word, and patterns whose first word is a prefix and that go on or are exact.
+            if verify_keys:
+                firsts = verify_keys.intersection(words)
+                if firsts:
+                    verify = self._verify
+                    todo = [(word, pid) for word in firsts for pid in verify[word]]
+                    self._place(view, name, tok, todo)
+                    if name in view.verified:
+                        update(*map(orders_of, view.verified[name]))
+        return candidates
+
+    def locate(self, view: StoryView) -> dict[str, set[int]]:
+        """Per scanned field of a scanned story, the ids of the patterns present there."""
+        by_field: dict[str, set[int]] = {}
+        known = self._known
+        word_pids = self._word_pids
+        for name in view.scanned:
+            tok = view.tokens(name)
+            words = tok.words
+            wordset = set(words)
+            if wordset.difference(known):  # forgotten since the scan (the cache is bounded)
+                self._learn(wordset)
+            found = set(chain.from_iterable(filter(None, map(word_pids.get, wordset))))
+            if len(words) > 1:
+                pairs = self._pair_keys.intersection(
+                    zip(words, islice(words, 1, None), strict=False)
+                )
+                found.update(*map(self._pairs.__getitem__, pairs))
+            folded = self._exact_folded_keys.intersection(wordset)
+            if folded:
+                spelled = tok.written(chain.from_iterable(map(self._spellings.__getitem__, folded)))
+                found.update(*map(self._exact.__getitem__, spelled))
+            found |= view.verified.get(name, set())
+            by_field[name] = found
+        return by_field
 
     def _place(
         self, view: StoryView, name: str, tok: FieldTokens, todo: list[tuple[str, int]]
@@ -554,30 +653,35 @@ class Matcher:
 
     def view(self, story: Story) -> StoryView:
         """Tokenize and scan ``story`` once; the result serves :meth:`match` and explanations."""
-        view = StoryView(story)
+        view = StoryView(story, self)
         self._scan(view)
         return view
 
     def match(self, story: Story) -> list[Match]:
         """The rules ``story`` satisfies, in rule order. Each match's hits (which terms, where)
-        are worked out when first asked for."""
-        view = self.view(story)
-        present = view.present
-        if not present and not self._always:
-            return []
-        candidates = set(self._always_orders)
-        candidates.update(*map(self._orders.__getitem__, present & self._order_keys))
-        feed = story.feed
-        entries = self._entries
-        return [
-            Match(rule_id, None, (self, program, view))
-            for rule_id, program, holds, compiled in map(entries.__getitem__, sorted(candidates))
-            if holds
-            or (
-                (compiled.trivial or program.ev(view))
-                and (compiled.unscoped or compiled.applies_to(feed))
-            )
-        ]
+        are worked out when first asked for.
+
+        The scan goes from each word straight to the rules it triggers (the rules one of whose
+        trigger patterns it makes present). Most rules hold as soon as they are triggered (ORs
+        of plain terms, for every feed); the others are evaluated, which works out the patterns
+        present field by field, and dropped unless they hold for this story and its feed."""
+        view = StoryView(story, self)
+        candidates = self._scan(view)
+        checked = candidates & self._checked
+        if checked:
+            feed = story.feed
+            rules = self._rules
+            for order in checked:
+                compiled = rules[order]
+                if not (
+                    (compiled.trivial or compiled.program.ev(view))
+                    and (compiled.unscoped or compiled.applies_to(feed))
+                ):
+                    candidates.discard(order)
+        ordered = sorted(candidates)
+        return list(
+            map(Match, map(self._ids.__getitem__, ordered), repeat(None), repeat(view), ordered)
+        )
 
     def hits(self, program: Program, view: StoryView) -> tuple[Hit, ...]:
         """The occurrences that make a true program true, in field and text order."""
