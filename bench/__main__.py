@@ -7,6 +7,11 @@ import sys
 
 BENCHMARKS: dict[str, str] = {
     "matching": "bench.matching",
+    "poll": "bench.poll",
+    "parse": "bench.parse",
+    "delivery": "bench.delivery",
+    "latency": "bench.latency",
+    "memory": "bench.memory",
 }
 """Benchmark name -> module; the module has ``main(argv: list[str]) -> int`` and a docstring
 whose first line describes it. Add new benchmarks here."""

@@ -60,7 +60,9 @@ def utc_now() -> datetime:
 class Options:
     """Knobs that are not user configuration: for tests and for the command line."""
 
-    parse_workers: int = min(2, os.cpu_count() or 1)
+    parse_workers: int = max(1, min(2, (os.cpu_count() or 1) - 1))
+    """Parser processes: every core but one, which the bot's own process (fetching, matching,
+    storing, sending) keeps busy; at least one, so parsing never blocks the event loop."""
     drain_budget: float = 120.0
     """``run --once``: how long to keep delivering before exiting (the rest stays queued)."""
     console: TextIO | None = None
@@ -183,6 +185,7 @@ class App:
 
         names = [n for n, state in self.states.items() if not state.disabled]
         results = list(await asyncio.gather(*(bounded(n) for n in names)))
+        await self.pipeline.flush()
         await self.sender.drain(self.options.drain_budget)
         return results
 
@@ -207,6 +210,7 @@ class App:
         self.scheduler.every("prune", timedelta(hours=6), self._prune)
         self.scheduler.every("rules-watch", timedelta(seconds=1), self._watch_rules)
         self.scheduler.every("feeds-watchdog", timedelta(seconds=30), self._replan_lost_feeds)
+        self.scheduler.every("feed-states", self.pipeline.flush_after, self.pipeline.flush)
         self.scheduler.start()
         log.info(
             "running: %d feeds, %d rules, delivering to %s",
@@ -315,6 +319,7 @@ class App:
             await self.telegram.stop()
         await self.http.aclose()
         self.parser.close()
+        await self.pipeline.flush()
         await self.store.close()
 
 

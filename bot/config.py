@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.core.errors import ConfigError, Problem
 from bot.core.models import FeedSpec
@@ -100,13 +107,34 @@ class PollingSettings(_Model):
     max_body: ByteSize = 10 * 2**20
     """Bodies larger than this (after decompression) are abandoned."""
     max_redirects: int = Field(5, ge=0, le=20)
-    concurrency: int = Field(10, ge=1, le=500)
+    concurrency: int = Field(32, ge=1, le=500)
+    """Feeds fetched at once. Mostly the polls wait on the network, so this is what bounds a
+    round of many feeds: 2,000 feeds of 200 ms each take 40 s at 10, 13 s at 32."""
     max_backoff: Duration = timedelta(hours=6)
     user_agent: str = USER_AGENT
     min_interval: Duration = timedelta(minutes=1)
+    """No feed is polled more often than this (configured intervals included)."""
+    adaptive: bool = True
+    """Poll quiet feeds less often and busy ones more often, within min_interval and
+    max_interval (see bot.core.schedule)."""
+    max_interval: Duration = timedelta(hours=1)
+    """Adaptive polling stretches a quiet feed's interval up to this (or up to the feed's
+    own interval, when that is longer)."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PollingSettings:
+        if self.min_interval > self.max_interval:
+            raise ValueError("min_interval must not be longer than max_interval")
+        return self
 
     def policy(self) -> PollPolicy:
-        return PollPolicy(jitter=self.jitter, max_backoff=self.max_backoff)
+        return PollPolicy(
+            jitter=self.jitter,
+            max_backoff=self.max_backoff,
+            adaptive=self.adaptive,
+            min_interval=self.min_interval,
+            max_interval=self.max_interval,
+        )
 
 
 class FirstPollSettings(_Model):

@@ -6,15 +6,24 @@ deliveries they cause are committed in one transaction (:meth:`PollStore.commit_
 before the commit means the next poll sees the same stories as new again; a crash after it
 leaves deliveries pending for the sender. The first successful poll of a feed only records what
 is there (see :class:`SeedPolicy`), so adding a feed never floods anyone.
+
+Most polls bring nothing (a 304, or the same body): their new feed state (poll times, next poll)
+is written behind, many feeds per transaction, when the store can do that (``save_feed_states``),
+at most :attr:`Pipeline.flush_after` seconds or :attr:`Pipeline.flush_size` feeds later, and on
+:meth:`Pipeline.flush`. Losing such a state in a crash costs nothing but an early poll. After
+each successful poll the feed's interval adapts to how often it publishes
+(:func:`bot.core.schedule.adapted_interval`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from bot.core.errors import FeedError, FeedGone
 from bot.core.models import PRIORITIES, FeedSpec, FeedState, Fetched, NewDelivery, PollRecord, Story
@@ -23,12 +32,21 @@ from bot.core.rules import RuleBook
 from bot.core.schedule import (
     PollPolicy,
     SeedPolicy,
+    adapted_interval,
     next_poll_after_failure,
     next_poll_after_success,
+    previous_delay,
     stories_to_alert_on_seed,
 )
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class BatchStateStore(Protocol):
+    """A store that can save many feeds' states in one transaction."""
+
+    async def save_feed_states(self, states: Sequence[FeedState]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +95,17 @@ class Pipeline:
         self.only_recipient = only_recipient
         """When set (console mode), every match goes to this one chat instead of the rule's
         targets and subscribers: a dry run prints each alert once."""
+        self.flush_size = 200
+        """Unsaved no-news states that trigger a write."""
+        self.flush_after = timedelta(seconds=5)
+        """Age of the oldest unsaved no-news state that triggers a write."""
+        self._unsaved: dict[str, FeedState] = {}
+        self._unsaved_since: datetime | None = None
+        self._writing = asyncio.Lock()
+        """One write transaction at a time from this process. SQLite has a single writer:
+        dozens of concurrent polls otherwise queue inside its busy handler, one connection
+        each, and under load some give up ("database is locked"); queued here they cost
+        nothing and wait their turn. Reads are not serialized."""
 
     async def poll(self, spec: FeedSpec, state: FeedState) -> PollResult:
         """Poll one feed. Never raises for a feed's own failure: it is recorded in the state."""
@@ -88,8 +117,10 @@ class Pipeline:
             if fetched.not_modified or (
                 fetched.body_hash is not None and fetched.body_hash == state.body_hash
             ):
-                new_state = self._succeeded(spec, state, fetched, started, ttl=None)
-                await self.store.save_feed_state(new_state)
+                new_state = self._succeeded(
+                    spec, state, fetched, started, ttl=None, found_new=False
+                )
+                await self._save_later(new_state)
                 outcome = "not_modified" if fetched.not_modified else "unchanged"
                 log.debug("feed %s: %s", spec.name, outcome)
                 return PollResult(spec.name, outcome, new_state)
@@ -118,7 +149,9 @@ class Pipeline:
         seeding = not state.seeded
         candidates = stories_to_alert_on_seed(new, started, self.seed_policy) if seeding else new
         deliveries = await self._deliveries(spec, candidates)
-        new_state = self._succeeded(spec, state, fetched, started, ttl=ttl)
+        new_state = self._succeeded(
+            spec, state, fetched, started, ttl=ttl, found_new=None if seeding else bool(new)
+        )
         record = PollRecord(
             feed=spec.name,
             state=new_state,
@@ -126,7 +159,9 @@ class Pipeline:
             new_keys=frozenset(unseen),
             deliveries=deliveries,
         )
-        queued = await self.store.commit_poll(record, self.clock())
+        self._unsaved.pop(spec.name, None)  # this state is newer
+        async with self._writing:
+            queued = await self.store.commit_poll(record, self.clock())
         if queued:
             self.on_deliveries(queued)
         outcome = "seeded" if seeding else "new"
@@ -168,8 +203,14 @@ class Pipeline:
         fetched: Fetched,
         now: datetime,
         ttl: timedelta | None,
+        found_new: bool | None,
     ) -> FeedState:
+        """The state after a successful poll; ``found_new`` says whether it found new stories
+        (None: a first poll, which decides nothing about the feed's pace)."""
         server_delay = max((d for d in (fetched.max_age, ttl) if d is not None), default=None)
+        interval = adapted_interval(
+            spec.interval, previous_delay(state), found_new, self.poll_policy
+        )
         changed_body = not fetched.not_modified
         if fetched.permanent_url and fetched.permanent_url != state.poll_url:
             log.warning(
@@ -188,7 +229,7 @@ class Pipeline:
             last_success_at=now,
             consecutive_failures=0,
             next_poll_at=next_poll_after_success(
-                now, spec.interval, self.poll_policy, self.rng, server_min_delay=server_delay
+                now, interval, self.poll_policy, self.rng, server_min_delay=server_delay
             ),
         )
 
@@ -207,7 +248,9 @@ class Pipeline:
                 now, spec.interval, failures, self.poll_policy, self.rng, retry_after=retry_after
             ),
         )
-        await self.store.save_feed_state(new_state)
+        self._unsaved.pop(spec.name, None)
+        async with self._writing:
+            await self.store.save_feed_state(new_state)
         log.warning(
             "feed %s: %s (failure %d in a row; next try %s)",
             spec.name,
@@ -229,7 +272,46 @@ class Pipeline:
             disabled=True,
             next_poll_at=None,
         )
-        await self.store.save_feed_state(new_state)
+        self._unsaved.pop(spec.name, None)
+        async with self._writing:
+            await self.store.save_feed_state(new_state)
         log.error("feed %s: %s; the feed is disabled until its URL changes", spec.name, exc.reason)
         self.on_feed_gone(spec, exc.reason)
         return PollResult(spec.name, "gone", new_state, error=exc.reason)
+
+    # -- writing no-news states behind ---------------------------------------------------
+
+    async def _save_later(self, state: FeedState) -> None:
+        """Record a poll that brought nothing: at once when the store saves one state per
+        transaction, else with others (see the module docstring)."""
+        if not isinstance(self.store, BatchStateStore):
+            async with self._writing:
+                await self.store.save_feed_state(state)
+            return
+        now = self.clock()
+        if not self._unsaved:
+            self._unsaved_since = now
+        self._unsaved[state.name] = state
+        since = self._unsaved_since or now
+        if len(self._unsaved) >= self.flush_size or now - since >= self.flush_after:
+            await self.flush()
+
+    @property
+    def unsaved(self) -> int:
+        """No-news feed states not written yet."""
+        return len(self._unsaved)
+
+    async def flush(self) -> None:
+        """Write the no-news feed states held back, in one transaction. Call it when a round
+        of polls ends and before closing; it is cheap when there is nothing to write."""
+        if not self._unsaved:
+            return
+        states, self._unsaved, self._unsaved_since = self._unsaved, {}, None
+        # On failure these states are dropped, not kept for a retry: a retry could write one
+        # over a newer state committed meanwhile, and losing one only means an early poll.
+        async with self._writing:
+            if isinstance(self.store, BatchStateStore):
+                await self.store.save_feed_states(list(states.values()))
+            else:  # the store was swapped for a simpler one; still write them
+                for state in states.values():
+                    await self.store.save_feed_state(state)

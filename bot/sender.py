@@ -159,6 +159,8 @@ class Sender:
         """Send until ``stop`` is set, looking for due deliveries whenever woken or every
         ``idle`` seconds (retries become due with time, not with events)."""
         while not stop.is_set():
+            # Cleared before looking, not after: a wake-up while sending is not lost.
+            self._wake.clear()
             try:
                 worked = await self.send_due(stop)
             except Exception:  # the loop must survive a bug or an outage of the database
@@ -166,7 +168,6 @@ class Sender:
                 worked = 0
             if worked:
                 continue
-            self._wake.clear()
             waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
             _, pending = await asyncio.wait(
                 waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED
@@ -213,13 +214,14 @@ class Sender:
         tasks: set[asyncio.Task[None]] = set()
         slots = asyncio.Semaphore(policy.concurrency)
 
-        async def send_one(message: _Message) -> None:
+        async def send_one(message: _Message, paced: str, group: bool) -> None:
             try:
                 if not await self._deliver(message):
                     # Blocked or migrated: the store has already held or moved the chat's
                     # other deliveries, so the rest of this batch for it is not attempted.
                     queues.pop(message.chat, None)
             finally:
+                self.pacer.end(paced, group, self.monotonic())
                 busy.discard(message.chat)
                 slots.release()
 
@@ -244,8 +246,8 @@ class Sender:
                     if not queues[chat]:
                         del queues[chat]
                     busy.add(chat)
-                    self.pacer.record(paced, group, self.monotonic())
-                    task = asyncio.create_task(send_one(message))
+                    self.pacer.begin(paced, group, self.monotonic())
+                    task = asyncio.create_task(send_one(message, paced, group))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                     now = self.monotonic()

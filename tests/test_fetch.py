@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -171,3 +172,25 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds("Tue, 24 Nov 2026 11:00:00 GMT", now) == 0
     assert retry_after_seconds("soon", now) is None
     assert retry_after_seconds(None, now) is None
+
+
+async def test_keep_alive_survives_304s(
+    feed_server: FeedServer, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most polls are answered 304: each must leave its connection reusable, or every poll
+    pays for a new TCP connection."""
+    feed_server.set_feed("/f", BODY)
+    connects: list[object] = []
+    connect = socket.socket.connect
+
+    def counting(self: socket.socket, address: object) -> object:
+        connects.append(address)
+        return connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", counting)
+    first = await fetcher.fetch("f", feed_server.url("/f"))
+    for _ in range(5):
+        again = await fetcher.fetch("f", feed_server.url("/f"), etag=first.etag)
+        assert again.not_modified
+    assert feed_server.responses("/f") == [200] + [304] * 5
+    assert len(connects) == 1

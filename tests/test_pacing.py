@@ -8,7 +8,7 @@ from collections import deque
 
 import pytest
 
-from bot.core.pacing import Limits, Pacer, retry_delay
+from bot.core.pacing import IN_FLIGHT_WAIT, Limits, Pacer, retry_delay
 
 LIMITS = Limits()
 CHAT_GAP = LIMITS.per_chat_interval
@@ -303,3 +303,143 @@ def test_retry_delay_jitter(attempts: int, jitter: float, expected: float) -> No
 
 def test_retry_delay_capped_for_any_attempt_count() -> None:
     assert retry_delay(1025) == 600.0
+
+
+# -- sends reported at both ends (begin/end) --------------------------------------------------
+
+
+def test_a_send_under_way_counts_against_the_global_limit() -> None:
+    pacer = Pacer()
+    for i in range(29):
+        pacer.record(f"user{i}", False, 0.0)
+    pacer.begin("user29", False, 0.0)
+    assert pacer.in_flight == 1
+    # 29 sends and one under way fill the window: the oldest send must leave it first.
+    assert pacer.delay("another", False, 0.5) == pytest.approx(GLOBAL_WINDOW - 0.5)
+    pacer.end("user29", False, 0.3)
+    assert pacer.in_flight == 0
+    assert pacer.delay("another", False, 0.5) == pytest.approx(GLOBAL_WINDOW - 0.5)
+
+
+def test_sends_under_way_alone_fill_the_window() -> None:
+    pacer = Pacer()
+    for i in range(30):
+        pacer.begin(f"user{i}", False, 0.0)
+    # Every slot is taken by a send whose end is unknown: ask again shortly.
+    assert pacer.delay("another", False, 0.5) == pytest.approx(IN_FLIGHT_WAIT)
+    pacer.end("user0", False, 0.3)
+    assert pacer.delay("another", False, 0.5) == pytest.approx(0.3 + GLOBAL_WINDOW - 0.5)
+
+
+def test_a_finished_send_counts_from_its_end_not_its_beginning() -> None:
+    pacer = Pacer()
+    for i in range(30):
+        pacer.begin(f"user{i}", False, 0.0)
+    for i in range(30):
+        pacer.end(f"user{i}", False, 0.2 + i * 0.01)
+    # Telegram may have seen the first send as late as 0.2 s: the window runs from there.
+    assert pacer.delay("another", False, 1.0) == pytest.approx(0.2 + GLOBAL_WINDOW - 1.0)
+    # Per chat too: the gap runs from the end of the send.
+    assert pacer.delay("user0", False, 1.0) == pytest.approx(0.2 + CHAT_GAP - 1.0)
+
+
+def test_a_chat_with_a_send_under_way_waits() -> None:
+    pacer = Pacer()
+    pacer.begin("1", False, 0.0)
+    assert pacer.delay("1", False, 5.0) == pytest.approx(CHAT_GAP)
+    assert pacer.delay("2", False, 5.0) == 0
+    pacer.end("1", False, 5.0)
+    assert pacer.delay("1", False, 5.5) == pytest.approx(CHAT_GAP - 0.5)
+
+
+def test_group_window_counts_sends_under_way() -> None:
+    pacer = Pacer()
+    times = send_group_burst(pacer, "-100", 19)
+    now = times[-1] + CHAT_GAP
+    pacer.begin("-100", True, now)
+    # 19 recorded and one under way: the group's 20 per minute are taken.
+    assert pacer._group_sends["-100"] is not None
+    assert pacer.delay("-100", True, now + 2) >= CHAT_GAP
+    pacer.end("-100", True, now + 0.1)
+    wait = pacer.delay("-100", True, now + 2)
+    assert wait == pytest.approx(times[0] + GROUP_WINDOW - (now + 2))
+
+
+def test_forget_keeps_chats_with_a_send_under_way() -> None:
+    pacer = Pacer()
+    pacer.record("slow", False, 0.0)
+    pacer.begin("slow", False, 1.0)
+    pacer.forget(older_than=100.0)
+    assert pacer.delay("slow", False, 100.0) == pytest.approx(CHAT_GAP)
+    pacer.end("slow", False, 100.0)
+    assert pacer.in_flight == 0
+
+
+def test_end_without_begin_is_a_plain_record() -> None:
+    pacer = Pacer()
+    pacer.end("1", False, 3.0)
+    assert pacer.in_flight == 0
+    assert pacer.delay("1", False, 3.0) == pytest.approx(CHAT_GAP)
+
+
+def simulate_with_latency(
+    chats: int, seed: int, concurrency: int = 8
+) -> tuple[list[float], dict[str, list[float]], float]:
+    """A sender on a fake clock that reports both ends of every send; each request takes a
+    random 5-100 ms and reaches Telegram at a random instant within that time. Returns the
+    arrival times at Telegram, per chat, and when the last send ended."""
+    import heapq
+    import random
+
+    rng = random.Random(seed)
+    pacer = Pacer()
+    queue = deque([f"user{i}" for i in range(chats)] + [f"user{i}" for i in range(chats // 4)])
+    ends: list[tuple[float, str]] = []
+    arrivals: list[float] = []
+    per_chat: dict[str, list[float]] = {}
+    busy: set[str] = set()
+    now = 0.0
+    for _ in range(1_000_000):
+        if not queue and not ends:
+            break
+        waits = []
+        for chat in list(queue):
+            if len(ends) >= concurrency or chat in busy:
+                continue
+            wait = pacer.delay(chat, False, now)
+            if wait > 0:
+                waits.append(wait)
+                continue
+            queue.remove(chat)
+            busy.add(chat)
+            pacer.begin(chat, False, now)
+            latency = rng.uniform(0.005, 0.1)
+            arrival = now + rng.random() * latency
+            arrivals.append(arrival)
+            per_chat.setdefault(chat, []).append(arrival)
+            heapq.heappush(ends, (now + latency, chat))
+        next_times = [now + w for w in waits]
+        if ends:
+            next_times.append(ends[0][0])
+        if not next_times:
+            continue
+        now = max(now, min(next_times))
+        while ends and ends[0][0] <= now:
+            at, chat = heapq.heappop(ends)
+            pacer.end(chat, False, at)
+            busy.discard(chat)
+    else:
+        pytest.fail("the simulation did not finish")
+    return sorted(arrivals), per_chat, now
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_request_latency_never_breaks_a_limit_at_telegram(seed: int) -> None:
+    arrivals, per_chat, finished = simulate_with_latency(400, seed)
+    assert len(arrivals) == 500
+    # Measured where Telegram measures them: at arrival, on exact windows.
+    assert max_in_window(arrivals, 1.0) <= 30
+    for times in per_chat.values():
+        assert all(b - a >= 1.0 for a, b in itertools.pairwise(sorted(times)))
+    # ... and still close to the limit-bound time (500 / 30 s), latencies included.
+    assert finished <= 500 / 30 * 1.15

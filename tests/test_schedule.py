@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.core.models import Story
+from bot.core.models import FeedState, Story
 from bot.core.schedule import (
     PollPolicy,
     SeedPolicy,
+    adapted_interval,
     next_poll_after_failure,
     next_poll_after_success,
+    previous_delay,
     stories_to_alert_on_seed,
 )
 
@@ -221,3 +224,114 @@ def test_seed_oldest_first_feed_keeps_its_order() -> None:
 
 def test_seed_empty_feed() -> None:
     assert stories_to_alert_on_seed([], NOW, SeedPolicy(newest=3, max_age=HOUR)) == []
+
+
+# -- adaptive intervals ---------------------------------------------------------------------
+
+ADAPTIVE = PollPolicy(jitter=0, min_interval=2 * MIN, max_interval=HOUR)
+
+
+@pytest.mark.parametrize(
+    ("previous", "found_new", "expected"),
+    [
+        (10 * MIN, False, 12.5 * MIN),  # a quiet poll stretches by a quarter
+        (10 * MIN, True, 5 * MIN),  # a poll with news halves it
+        (50 * MIN, False, HOUR),  # ...never beyond max_interval
+        (3 * MIN, True, 2 * MIN),  # ...never below min_interval
+        (HOUR, False, HOUR),
+        (90 * MIN, True, 45 * MIN),  # a TTL-stretched delay is the starting point, then floored
+        (10 * MIN, None, 10 * MIN),  # a first poll decides nothing: the configured interval
+        (None, False, 10 * MIN),  # no previous successful delay: the configured interval
+        (None, True, 10 * MIN),
+    ],
+)
+def test_adapted_interval_table(
+    previous: timedelta | None, found_new: bool | None, expected: timedelta
+) -> None:
+    assert adapted_interval(10 * MIN, previous, found_new, ADAPTIVE) == expected
+
+
+def test_adapted_interval_off_is_the_configured_interval() -> None:
+    off = PollPolicy(jitter=0, adaptive=False)
+    assert adapted_interval(10 * MIN, 40 * MIN, False, off) == 10 * MIN
+    assert adapted_interval(10 * MIN, 3 * MIN, True, off) == 10 * MIN
+
+
+def test_a_feed_configured_slower_than_max_interval_keeps_its_interval_as_ceiling() -> None:
+    daily = timedelta(days=1)
+    assert adapted_interval(daily, daily, False, ADAPTIVE) == daily
+    assert adapted_interval(daily, daily, True, ADAPTIVE) == daily / 2
+
+
+def test_quiet_feed_converges_to_max_and_busy_feed_to_min() -> None:
+    quiet: timedelta | None = 10 * MIN
+    busy: timedelta | None = 10 * MIN
+    for _ in range(30):
+        quiet = adapted_interval(10 * MIN, quiet, False, ADAPTIVE)
+        busy = adapted_interval(10 * MIN, busy, True, ADAPTIVE)
+    assert quiet == HOUR
+    assert busy == 2 * MIN
+    # Three quiet polls about double the interval; one with news halves it again.
+    delay: timedelta | None = 10 * MIN
+    for _ in range(3):
+        delay = adapted_interval(10 * MIN, delay, False, ADAPTIVE)
+    assert delay is not None and 19 * MIN < delay < 20 * MIN
+    assert adapted_interval(10 * MIN, delay, True, ADAPTIVE) == delay / 2
+
+
+def test_feed_publishing_at_random_settles_where_a_quarter_of_polls_find_news() -> None:
+    """A feed publishing on average every 20 minutes (Poisson): the interval wanders but its
+    typical value is a few minutes, and about a quarter of the polls find something."""
+    r = rng(5)
+    policy = PollPolicy(jitter=0, min_interval=MIN, max_interval=6 * HOUR)
+    delay = 10 * MIN
+    hits = polls = 0
+    delays = []
+    for _ in range(4000):
+        found = r.random() < 1 - pow(2.718281828, -delay / (20 * MIN))
+        hits += found
+        polls += 1
+        delay = adapted_interval(10 * MIN, delay, found, policy)
+        delays.append(delay)
+    delays.sort()
+    median = delays[len(delays) // 2]
+    assert 0.18 < hits / polls < 0.32
+    assert 3 * MIN < median < 10 * MIN
+
+
+def test_adaptive_policy_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="shrink"):
+        PollPolicy(shrink=1.5)
+    with pytest.raises(ValueError, match="shrink"):
+        PollPolicy(stretch=0.5)
+    with pytest.raises(ValueError, match="min_interval"):
+        PollPolicy(min_interval=2 * HOUR, max_interval=HOUR)
+
+
+def _state(**changes: object) -> FeedState:
+    base = FeedState(
+        name="f",
+        url="https://example.invalid/f",
+        seeded=True,
+        last_polled_at=NOW,
+        next_poll_at=NOW + 25 * MIN,
+    )
+    return replace(base, **changes)
+
+
+def test_previous_delay_is_read_from_the_stored_state() -> None:
+    assert previous_delay(_state()) == 25 * MIN
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"seeded": False},  # never polled successfully
+        {"consecutive_failures": 2},  # the stored delay is a failure's backoff
+        {"last_polled_at": None},
+        {"next_poll_at": None},  # disabled, or never planned
+        {"next_poll_at": NOW - MIN},  # nonsense (a clock jump): ignored
+    ],
+)
+def test_previous_delay_unknown(changes: dict[str, object]) -> None:
+    assert previous_delay(_state(**changes)) is None

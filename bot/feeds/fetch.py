@@ -104,6 +104,9 @@ class Fetcher:
             )
             status = response.status_code
             if status == 304:
+                # Read the (empty) body: a response closed unread takes its connection with
+                # it, and a 304 is the commonest answer, so keep-alive would hardly ever work.
+                await response.aread()
                 return Fetched(
                     url=final_url,
                     not_modified=True,

@@ -38,7 +38,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from bot.core.chats import base_chat
 from bot.core.digest import ALL_RULES, ChatPrefs, Digest, QuietHours
@@ -68,7 +67,12 @@ class Store:
                 database = make_url(url).database
                 if database and database != ":memory:":
                     Path(database).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_async_engine(url, poolclass=NullPool)
+                # A few kept connections: opening one (a thread, four PRAGMAs) per transaction
+                # cost more than the work of a poll that found nothing new. SQLite still
+                # admits one writer at a time; busy_timeout makes the others wait their turn.
+                engine = create_async_engine(
+                    url, pool_size=4, max_overflow=4, pool_timeout=60, pool_pre_ping=False
+                )
                 event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
@@ -170,6 +174,13 @@ class Store:
         """Record the outcome of a poll that brought no stories (failure, 304, same body)."""
         async with self._tx() as conn:
             await conn.execute(_feed_update(state))
+
+    async def save_feed_states(self, states: Sequence[FeedState]) -> None:
+        """Record several such outcomes in one transaction (most polls bring nothing: one
+        commit for many of them is most of the cost of an unchanged feed)."""
+        async with self._tx() as conn:
+            for state in states:
+                await conn.execute(_feed_update(state))
 
     async def unseen_keys(self, feed: str, keys: Iterable[str]) -> set[str]:
         """The story keys among ``keys`` that this feed has not stored yet."""
