@@ -117,13 +117,14 @@ class PollingSettings(_Model):
     adaptive: bool = True
     """Poll quiet feeds less often and busy ones more often, within min_interval and
     max_interval (see bot.core.schedule)."""
-    max_interval: Duration = timedelta(hours=1)
+    max_interval: Duration | None = None
     """Adaptive polling stretches a quiet feed's interval up to this (or up to the feed's
-    own interval, when that is longer)."""
+    own interval, when that is longer). Unset: never beyond the feed's own interval, so busy
+    feeds are polled sooner and no feed later than configured."""
 
     @model_validator(mode="after")
     def _bounds(self) -> PollingSettings:
-        if self.min_interval > self.max_interval:
+        if self.max_interval is not None and self.min_interval > self.max_interval:
             raise ValueError("min_interval must not be longer than max_interval")
         return self
 

@@ -251,6 +251,15 @@ def test_adapted_interval_table(
     assert adapted_interval(10 * MIN, previous, found_new, ADAPTIVE) == expected
 
 
+def test_by_default_adapting_only_ever_polls_sooner_than_configured() -> None:
+    default = PollPolicy(jitter=0)
+    assert default.max_interval is None
+    assert adapted_interval(10 * MIN, 10 * MIN, False, default) == 10 * MIN  # not stretched
+    assert adapted_interval(10 * MIN, 5 * MIN, False, default) == 6.25 * MIN  # back towards it
+    assert adapted_interval(10 * MIN, 10 * MIN, True, default) == 5 * MIN  # busy: sooner
+    assert adapted_interval(10 * MIN, 90 * MIN, False, default) == 10 * MIN  # after a TTL
+
+
 def test_adapted_interval_off_is_the_configured_interval() -> None:
     off = PollPolicy(jitter=0, adaptive=False)
     assert adapted_interval(10 * MIN, 40 * MIN, False, off) == 10 * MIN

@@ -7,8 +7,10 @@ do not fire together. A failing feed backs off exponentially (capped), and a ser
 
 Adaptive polling (:func:`adapted_interval`): after each successful poll the feed's interval is
 multiplied by ``stretch`` (1.25) when the poll brought no new story and by ``shrink`` (0.5) when
-it did, within ``[min_interval, max(max_interval, interval)]``; the TTL and Cache-Control floor
-above still applies. So a feed that stays quiet is polled less and less often (its interval
+it did, within ``[min_interval, max(max_interval, interval)]`` (``max_interval`` unset: the
+feed's own interval is the ceiling, so adapting only ever polls sooner); the TTL and
+Cache-Control floor above still applies. With ``max_interval`` set, a feed that stays quiet is
+polled less and less often (its interval
 grows by a quarter per empty poll: three empty polls about double it), and one that keeps
 publishing is polled more often (halved per poll with news); a feed publishing at random about
 every T minutes settles near an interval of T/3.6, where about a quarter of the polls find
@@ -42,9 +44,10 @@ class PollPolicy:
     """Stretch the interval of quiet feeds and shrink that of busy ones (see the module)."""
     min_interval: timedelta = timedelta(minutes=1)
     """No feed's interval is shrunk below this."""
-    max_interval: timedelta = timedelta(hours=1)
+    max_interval: timedelta | None = None
     """No feed's interval is stretched beyond this (or beyond its configured interval, when
-    that is longer)."""
+    that is longer). None: never beyond the configured interval, so that the interval a person
+    set stays a promise about how late an alert can be."""
     stretch: float = 1.25
     """Factor applied to the interval after a poll that found no new story."""
     shrink: float = 0.5
@@ -53,7 +56,7 @@ class PollPolicy:
     def __post_init__(self) -> None:
         if not (0 < self.shrink <= 1 <= self.stretch):
             raise ValueError("adaptive polling needs 0 < shrink <= 1 <= stretch")
-        if self.min_interval > self.max_interval:
+        if self.max_interval is not None and self.min_interval > self.max_interval:
             raise ValueError("min_interval must not exceed max_interval")
 
 
@@ -92,7 +95,7 @@ def adapted_interval(
     if not policy.adaptive or previous is None or found_new is None:
         return interval
     factor = policy.shrink if found_new else policy.stretch
-    ceiling = max(policy.max_interval, interval)
+    ceiling = max(policy.max_interval or interval, interval)
     return min(max(previous * factor, policy.min_interval), ceiling)
 
 
