@@ -283,6 +283,12 @@ def run_feedparser(
     return cycles
 
 
+def _default_parse_workers() -> int:
+    from bot.app import Options
+
+    return Options().parse_workers
+
+
 def run_reader(
     server: ServerProcess, count: int, changed: float, tmp: Path, workers: int
 ) -> dict[str, Cycle]:
@@ -502,7 +508,7 @@ def main(argv: Sequence[str]) -> int:
             (
                 "ours",
                 f"bot.app.App.run_once (polling.concurrency {concurrency}, parser "
-                f"workers {os.cpu_count() and min(2, os.cpu_count() or 1)}), SQLite file, "
+                f"workers {_default_parse_workers()}, the default here), SQLite file, "
                 "shipped rules, delivery left out",
             ),
             (
