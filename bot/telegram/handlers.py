@@ -48,6 +48,13 @@ def suggest(wanted: str, known: list[str]) -> list[str]:
     return difflib.get_close_matches(wanted.lower(), known, n=3, cutoff=0.5)
 
 
+def did_you_mean(close: Sequence[str]) -> str:
+    """The "Did you mean ...?" tail of an answer (empty when nothing is close)."""
+    if not close:
+        return ""
+    return texts.DID_YOU_MEAN.format(options=", ".join(f"<code>{esc(c)}</code>" for c in close))
+
+
 class Handlers:
     """State and helpers shared by every handler."""
 
@@ -127,10 +134,7 @@ class Handlers:
         if rule is not None:
             return None, texts.NOT_SUBSCRIBABLE.format(id=esc(wanted))
         answer = texts.UNKNOWN_RULE.format(id=esc(wanted))
-        close = suggest(wanted, [r.id for r in book.rules if r.subscribable])
-        if close:
-            options = ", ".join(f"<code>{esc(c)}</code>" for c in close)
-            answer += texts.DID_YOU_MEAN.format(options=options)
+        answer += did_you_mean(suggest(wanted, [r.id for r in book.rules if r.subscribable]))
         return None, answer + texts.SEE_RULES
 
     async def _send_lines(self, update: Update, header: str, lines: list[str]) -> None:

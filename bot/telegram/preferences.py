@@ -22,7 +22,7 @@ from bot.core.digest import (
 )
 from bot.settings import parse_duration
 from bot.telegram import texts
-from bot.telegram.handlers import Handlers, esc, suggest, when
+from bot.telegram.handlers import Handlers, did_you_mean, esc, suggest, when
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +113,7 @@ class PreferenceCommands(Handlers):
             return
         if not await self.store.mute(chat, wanted, until, now):
             answer = texts.NOT_SUBSCRIBED.format(id=esc(wanted))
-            close = suggest(wanted, await self.store.subscriptions_of(chat))
-            if close:
-                options = ", ".join(f"<code>{esc(c)}</code>" for c in close)
-                answer += texts.DID_YOU_MEAN.format(options=options)
+            answer += did_you_mean(suggest(wanted, await self.store.subscriptions_of(chat)))
             await self._reply(update, answer)
             return
         rule = self.rules().by_id.get(wanted)
@@ -150,10 +147,7 @@ class PreferenceCommands(Handlers):
             rule = self.rules().by_id.get(target)
             if rule is None:
                 answer = texts.UNKNOWN_RULE.format(id=esc(target))
-                close = suggest(target, [r.id for r in self.rules().rules])
-                if close:
-                    options = ", ".join(f"<code>{esc(c)}</code>" for c in close)
-                    answer += texts.DID_YOU_MEAN.format(options=options)
+                answer += did_you_mean(suggest(target, [r.id for r in self.rules().rules]))
                 await self._reply(update, answer + texts.SEE_RULES)
                 return
             title = rule.title
@@ -213,10 +207,7 @@ class PreferenceCommands(Handlers):
         name, close = find_timezone(" ".join(args))
         if name is None:
             answer = texts.UNKNOWN_TIMEZONE.format(value=esc(" ".join(args)))
-            if close:
-                options = ", ".join(f"<code>{esc(c)}</code>" for c in close)
-                answer += texts.DID_YOU_MEAN.format(options=options)
-            await self._reply(update, answer)
+            await self._reply(update, answer + did_you_mean(close))
             return
         if not await self._may_manage(update, context):
             return

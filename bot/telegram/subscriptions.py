@@ -14,7 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot.core.render import shorten
 from bot.telegram import buttons, texts
-from bot.telegram.handlers import Handlers, esc, plain, suggest, when
+from bot.telegram.handlers import Handlers, did_you_mean, esc, plain, suggest, when
 
 log = logging.getLogger(__name__)
 
@@ -170,10 +170,7 @@ class SubscriptionCommands(Handlers):
             log.info("chat %s unsubscribed from %s", chat, wanted)
             return
         answer = texts.NOT_SUBSCRIBED.format(id=esc(wanted))
-        close = suggest(wanted, await self.store.subscriptions_of(chat))
-        if close:
-            options = ", ".join(f"<code>{esc(c)}</code>" for c in close)
-            answer += texts.DID_YOU_MEAN.format(options=options)
+        answer += did_you_mean(suggest(wanted, await self.store.subscriptions_of(chat)))
         await self._reply(update, answer)
 
     async def mine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
