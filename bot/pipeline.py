@@ -8,8 +8,8 @@ leaves deliveries pending for the sender. The first successful poll of a feed on
 is there (see :class:`SeedPolicy`), so adding a feed never floods anyone.
 
 Most polls bring nothing (a 304, or the same body): their new feed state (poll times, next poll)
-is written behind, many feeds per transaction, when the store can do that (``save_feed_states``),
-at most :attr:`Pipeline.flush_after` seconds or :attr:`Pipeline.flush_size` feeds later, and on
+is written behind, many feeds per transaction (``save_feed_states``), at most
+:attr:`Pipeline.flush_after` seconds or :attr:`Pipeline.flush_size` feeds later, and on
 :meth:`Pipeline.flush`. Losing such a state in a crash costs nothing but an early poll. After
 each successful poll the feed's interval adapts to how often it publishes
 (:func:`bot.core.schedule.adapted_interval`).
@@ -23,7 +23,6 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
 
 from bot.core.errors import FeedError, FeedGone
 from bot.core.models import PRIORITIES, FeedSpec, FeedState, Fetched, NewDelivery, PollRecord, Story
@@ -40,13 +39,6 @@ from bot.core.schedule import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class BatchStateStore(Protocol):
-    """A store that can save many feeds' states in one transaction."""
-
-    async def save_feed_states(self, states: Sequence[FeedState]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,12 +274,7 @@ class Pipeline:
     # -- writing no-news states behind ---------------------------------------------------
 
     async def _save_later(self, state: FeedState) -> None:
-        """Record a poll that brought nothing: at once when the store saves one state per
-        transaction, else with others (see the module docstring)."""
-        if not isinstance(self.store, BatchStateStore):
-            async with self._writing:
-                await self.store.save_feed_state(state)
-            return
+        """Record a poll that brought nothing, with others (see the module docstring)."""
         now = self.clock()
         if not self._unsaved:
             self._unsaved_since = now
@@ -310,8 +297,4 @@ class Pipeline:
         # On failure these states are dropped, not kept for a retry: a retry could write one
         # over a newer state committed meanwhile, and losing one only means an early poll.
         async with self._writing:
-            if isinstance(self.store, BatchStateStore):
-                await self.store.save_feed_states(list(states.values()))
-            else:  # the store was swapped for a simpler one; still write them
-                for state in states.values():
-                    await self.store.save_feed_state(state)
+            await self.store.save_feed_states(list(states.values()))

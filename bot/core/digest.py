@@ -37,11 +37,6 @@ class Digest:
     period: Period = "off"
     at: time | None = None
 
-    def describe(self) -> str:
-        if self.period == "daily":
-            return f"daily at {(self.at or DEFAULT_DAILY_AT).strftime('%H:%M')}"
-        return "hourly" if self.period == "hourly" else "off"
-
 
 @dataclass(frozen=True, slots=True)
 class QuietHours:

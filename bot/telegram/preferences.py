@@ -7,13 +7,14 @@ import difflib
 import functools
 import logging
 import zoneinfo
-from datetime import datetime, time
+from datetime import datetime
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.core.digest import (
     ALL_RULES,
+    DEFAULT_DAILY_AT,
     PERIODS,
     ChatPrefs,
     Digest,
@@ -67,7 +68,7 @@ def _describe(digest: Digest, prefs: ChatPrefs) -> str:
     if digest.period == "hourly":
         return texts.DIGEST_HOURLY
     if digest.period == "daily":
-        at = (digest.at or time(8, 0)).strftime("%H:%M")
+        at = (digest.at or DEFAULT_DAILY_AT).strftime("%H:%M")
         return texts.DIGEST_DAILY.format(at=at, tz=esc(prefs.tz_name))
     return texts.DIGEST_OFF
 
@@ -163,7 +164,7 @@ class PreferenceCommands(Handlers):
             await self._reply(update, texts.DIGEST_SET_ALL.format(digest=described))
         else:
             await self._reply(update, texts.DIGEST_SET.format(title=esc(title), digest=described))
-        log.info("chat %s: digest for %s set to %s", chat, target, choice.describe())
+        log.info("chat %s: digest for %s set to %s %s", chat, target, period, at or "")
 
     async def quiet(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         args = context.args or []
