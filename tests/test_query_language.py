@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from bot.core.models import Story
 from bot.core.rules import DEFAULT_FIELDS, Matcher, QueryError, Rule, RuleBook, RuleError
+from bot.core.rules import matcher as matcher_module
 from bot.core.rules import parse_query as parse
 from bot.core.rules.ast import And, Atom, Near, Node, Or
 from bot.core.rules.model import condition
@@ -700,6 +701,31 @@ def test_table_compiled_together() -> None:
         want = {r.id for r in rules if ref.matches(r, story, LEXICON, FEED_TAGS)}
         assert got == want, story
         checked += len(want)
+    assert checked > len(stories)
+
+
+def test_bounded_word_cache_forgets_without_changing_decisions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The matcher remembers what each word met stands for, up to a bound, then starts again.
+    With a bound smaller than one story's words it forgets at nearly every field, and the table
+    compiled together must still decide and explain every story as the reference does."""
+    monkeypatch.setattr(matcher_module, "_CACHE_LIMIT", 6)
+    specs = {repr(case.values[0]): case.values[0] for case in _passing(CASES)}
+    rules = [make_rule(spec, f"r{i}") for i, spec in enumerate(specs.values())]
+    matcher = Matcher(rules, LEXICON, FEED_TAGS)
+    stories = list({repr(c.values[1]): c.values[1] for c in _passing(CASES)}.values())
+    checked = 0
+    for story_spec in stories * 2:  # the second time round, every word has been forgotten
+        story = make_story(story_spec)
+        found = matcher.match(story)
+        want = {r.id for r in rules if ref.matches(r, story, LEXICON, FEED_TAGS)}
+        assert {m.rule_id for m in found} == want, story
+        for match in found:
+            assert match.hits, match
+        checked += len(want)
+        longest = max(len(set(matcher.view(story).tokens(f).words)) for f in matcher.fields)
+        assert len(matcher._known) <= max(6, longest)
     assert checked > len(stories)
 
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain, compress, islice, repeat
+from itertools import chain, compress, filterfalse, islice, repeat
 
 from bot.core.models import Hit, Match, Story
 from bot.core.rules.ast import And, Atom, Near, Node, Not, Pattern, Regex
@@ -407,6 +407,8 @@ class Matcher:
         for rule in rules:
             self._add(rule, condition(rule, lexicon), feed_tags or {})
         self._pair_keys = frozenset(self._pairs)
+        self._prefix_tables = sorted(self._prefix.items())
+        """(length, prefix -> patterns) by increasing length."""
         self._exact_folded_keys = frozenset(self._spellings)
         # What match() needs, in flat sequences: per pattern id, the numbers of the rules it
         # triggers; per rule number, the rule's id; the rules that hold as soon as they are
@@ -516,29 +518,33 @@ class Matcher:
 
     # -- matching -------------------------------------------------------------------------
 
-    def _learn(self, words: set[str]) -> None:
-        """Work out what each word not met before stands for (see ``_known``)."""
+    def _learn(self, words: Collection[str]) -> None:
+        """Work out what each of ``words`` not met before stands for (see ``_known``)."""
         known = self._known
-        if len(known) + len(words) > _CACHE_LIMIT:
+        new = set(filterfalse(known.__contains__, words))
+        if len(known) + len(new) > _CACHE_LIMIT:
             known.clear()
             self._word_pids.clear()
             self._verify.clear()
             self._verify_keys.clear()
+            new = set(words)
         patterns = self._patterns
         orders = self._orders
-        prefix_tables = list(self._prefix.items())
+        prefix_tables = self._prefix_tables
         empty: tuple[int, ...] = ()
-        for word in words.difference(known):
+        for word in new:
             alone = list(self._single.get(word, empty))
             verify = list(self._placed.get(word, empty))
+            size = len(word)
             for length, table in prefix_tables:
-                if len(word) >= length:
-                    for pid in table.get(word[:length], empty):
-                        pattern = patterns[pid]
-                        if pattern.exact is None and len(pattern.words) == 1:
-                            alone.append(pid)
-                        else:
-                            verify.append(pid)
+                if length > size:
+                    break
+                for pid in table.get(word[:length], empty):
+                    pattern = patterns[pid]
+                    if pattern.exact is None and len(pattern.words) == 1:
+                        alone.append(pid)
+                    else:
+                        verify.append(pid)
             if alone:
                 self._word_pids[word] = tuple(alone)
                 triggered = sorted({order for pid in alone for order in orders[pid]})
@@ -573,7 +579,7 @@ class Matcher:
             try:
                 update(*filter(None, map(known.__getitem__, words)))
             except KeyError:
-                self._learn(set(words))
+                self._learn(words)
                 update(*filter(None, map(known.__getitem__, words)))
             if pair_keys and len(words) > 1:
                 # zip reuses its tuple for every pair not kept: no allocation per word.
