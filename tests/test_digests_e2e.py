@@ -176,14 +176,17 @@ async def test_settings_show_everything_and_mistakes_get_helpful_answers(
     make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
 ) -> None:
     feed_server.set_feed("/news.xml", rss([item(1, "x")]))
-    app = await make_app()
+    app = await make_app(clock=Clock(datetime(2026, 11, 24, 10, 0, tzinfo=UTC)))
     async with running(app):
         await command(fake, USER, "/subscribe drones", "Subscribed")
         await command(fake, USER, "/subscribe karabakh", "Subscribed")
+        muted_in_utc = await command(fake, USER, "/mute karabakh 1h", "muted")
+        await command(fake, USER, "/unmute karabakh", "back on")
         await command(fake, USER, "/timezone Europe/Berlin", "Time zone set")
         await command(fake, USER, "/quiet 22:00-06:30", "Quiet hours")
         await command(fake, USER, "/digest karabakh daily 18:30", "Karabakh")
-        await command(fake, USER, "/mute drones 2h", "muted")
+        muted = await command(fake, USER, "/mute drones 2h", "muted")
+        mine = await command(fake, USER, "/mine", "drones")
         settings = await command(fake, USER, "/settings", "Settings for this chat")
         unknown_zone = await command(fake, USER, "/timezone Europe/Istambul", "time zone")
         bad_quiet = await command(fake, USER, "/quiet 22-6", "quiet hours")
@@ -193,7 +196,11 @@ async def test_settings_show_everything_and_mistakes_get_helpful_answers(
     assert "Time zone: Europe/Berlin" in settings
     assert "Quiet hours: 22:00-06:30" in settings
     assert "Digest for all topics: alerts arrive one by one" in settings
-    assert "drones: Turkish drones (🔕 muted until" in settings
+    # Mute times in the chat's own zone: 12:00 UTC is 13:00 in Berlin in November.
+    assert "muted until 2026-11-24 11:00 UTC" in muted_in_utc
+    assert "muted until 2026-11-24 13:00 Europe/Berlin" in muted
+    assert "(🔕 muted until 2026-11-24 13:00 Europe/Berlin)" in mine
+    assert "drones: Turkish drones (🔕 muted until 2026-11-24 13:00 Europe/Berlin" in settings
     assert "karabakh: Karabakh (one digest a day at 18:30 (Europe/Berlin))" in settings
     assert "Did you mean Europe/Istanbul," in unknown_zone
     assert "23:00-07:00" in bad_quiet

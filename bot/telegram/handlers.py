@@ -22,6 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core.chats import with_topic
+from bot.core.digest import ChatPrefs
 from bot.core.htmltext import html_to_text
 from bot.core.ports import SubscriptionStore
 from bot.core.rules import Rule, RuleBook
@@ -39,8 +40,12 @@ def plain(text: str) -> str:
     return html_to_text(text, single_line=True)[:200]
 
 
-def when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+def when(moment: datetime | None, prefs: ChatPrefs) -> str:
+    """A moment as the chat's clock shows it, with the zone's name (its /timezone; UTC
+    unless set)."""
+    if moment is None:
+        return ""
+    return f"{moment.astimezone(prefs.tz):%Y-%m-%d %H:%M} {prefs.tz_name}"
 
 
 def suggest(wanted: str, known: list[str]) -> list[str]:
@@ -83,6 +88,9 @@ class Handlers:
         message = update.effective_message
         if message is not None:
             await message.reply_text(text, parse_mode=ParseMode.HTML)
+
+    async def _prefs(self, chat: str) -> ChatPrefs:
+        return (await self.store.chat_prefs([chat]))[chat]
 
     def _chat(self, update: Update) -> str:
         """The target the update speaks for: the chat, or its forum topic when the message

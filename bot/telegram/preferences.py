@@ -110,7 +110,7 @@ class PreferenceCommands(Handlers):
         if wanted == "all":
             await self.store.mute(chat, None, until, now)
             text = texts.MUTED_ALL if until else texts.UNMUTED_ALL
-            await self._reply(update, text.format(until=when(until)))
+            await self._reply(update, text.format(until=when(until, await self._prefs(chat))))
             return
         if not await self.store.mute(chat, wanted, until, now):
             answer = texts.NOT_SUBSCRIBED.format(id=esc(wanted))
@@ -120,12 +120,10 @@ class PreferenceCommands(Handlers):
         rule = self.rules().by_id.get(wanted)
         title = esc(rule.title if rule else wanted)
         text = texts.MUTED if until else texts.UNMUTED
-        await self._reply(update, text.format(title=title, until=when(until)))
+        until_text = when(until, await self._prefs(chat))
+        await self._reply(update, text.format(title=title, until=until_text))
 
     # -- digests, quiet hours, time zone ---------------------------------------------------
-
-    async def _prefs(self, chat: str) -> ChatPrefs:
-        return (await self.store.chat_prefs([chat]))[chat]
 
     async def digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         args = context.args or []
@@ -236,7 +234,7 @@ class PreferenceCommands(Handlers):
             texts.SETTINGS_DIGEST.format(digest=_describe(prefs.digest_for(ALL_RULES), prefs))
         )
         if chat_muted is not None and chat_muted > now:
-            lines.append(texts.SETTINGS_MUTED.format(until=when(chat_muted)))
+            lines.append(texts.SETTINGS_MUTED.format(until=when(chat_muted, prefs)))
         book = self.rules()
         by_config = [r.id for r in book.rules if chat in r.notify]
         topics = list(dict.fromkeys([*subscriptions, *by_config]))
@@ -251,7 +249,7 @@ class PreferenceCommands(Handlers):
                 extra.append(_describe(own, prefs))
             muted = subscriptions.get(rule_id)
             if muted is not None and muted > now:
-                extra.append(texts.MUTED_UNTIL.format(until=when(muted)).strip(" ()"))
+                extra.append(texts.MUTED_UNTIL.format(until=when(muted, prefs)).strip(" ()"))
             if rule_id not in subscriptions:
                 extra.append(texts.SETTINGS_BY_CONFIG.strip(" ()"))
             lines.append(

@@ -174,10 +174,12 @@ class SubscriptionCommands(Handlers):
         await self._reply(update, answer)
 
     async def mine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        chat_muted, subscriptions = await self.store.chat_settings(self._chat(update))
+        chat = self._chat(update)
+        chat_muted, subscriptions = await self.store.chat_settings(chat)
         if not subscriptions:
             await self._reply(update, texts.MINE_EMPTY)
             return
+        prefs = await self._prefs(chat)
         book = self.rules()
         now = self.clock()
         lines = []
@@ -187,11 +189,11 @@ class SubscriptionCommands(Handlers):
                 mark="✅", id=esc(rule_id), title=esc(rule.title if rule else "?")
             )
             if muted is not None and muted > now:
-                line += texts.MUTED_UNTIL.format(until=when(muted))
+                line += texts.MUTED_UNTIL.format(until=when(muted, prefs))
             lines.append(line)
         header = texts.MINE_HEADER
         if chat_muted is not None and chat_muted > now:
-            header = texts.MINE_ALL_MUTED.format(until=when(chat_muted)) + header
+            header = texts.MINE_ALL_MUTED.format(until=when(chat_muted, prefs)) + header
         await self._send_lines(update, header, lines)
 
     # -- buttons ------------------------------------------------------------------------
@@ -225,12 +227,9 @@ class SubscriptionCommands(Handlers):
             until = now + timedelta(hours=24)
             muted = await self.store.mute(chat_id, rule.id, until, now)
             answer = texts.MUTED if muted else texts.NOT_SUBSCRIBED
+        until_text = when(now + timedelta(hours=24), await self._prefs(chat_id))
         await query.answer(
-            plain(
-                answer.format(
-                    title=esc(rule.title), id=esc(rule.id), until=when(now + timedelta(hours=24))
-                )
-            )
+            plain(answer.format(title=esc(rule.title), id=esc(rule.id), until=until_text))
         )
         if page is not None:  # a /rules page: show the new state
             text, keyboard = await self._rules_page(chat_id, page)
