@@ -704,29 +704,64 @@ def test_table_compiled_together() -> None:
     assert checked > len(stories)
 
 
+@pytest.mark.parametrize("kind", ["all", "plain"])
 def test_bounded_word_cache_forgets_without_changing_decisions(
-    monkeypatch: pytest.MonkeyPatch,
+    kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The matcher remembers what each word met stands for, up to a bound, then starts again.
-    With a bound smaller than one story's words it forgets at nearly every field, and the table
-    compiled together must still decide and explain every story as the reference does."""
-    monkeypatch.setattr(matcher_module, "_CACHE_LIMIT", 6)
+    With a bound smaller than one story's words it forgets at nearly every field; the rules of
+    the table must still decide every story as the reference does, and explain it as a matcher
+    that never forgets, the explanations asked for only after every story has been matched.
+    With the table's plain rules alone (ORs of terms, decided without evaluation), nothing
+    about a story is worked out before its explanation is asked for, long after its words were
+    forgotten."""
     specs = {repr(case.values[0]): case.values[0] for case in _passing(CASES)}
     rules = [make_rule(spec, f"r{i}") for i, spec in enumerate(specs.values())]
+    if kind == "plain":
+        alone = [Matcher([rule], LEXICON, FEED_TAGS) for rule in rules]
+        rules = [
+            m.compiled(0).rule
+            for m in alone
+            if m.compiled(0).trivial and m.compiled(0).unscoped and m.fields == DEFAULT_FIELDS
+        ]
+        assert len(rules) > 50
+    stories = [make_story(c.values[1]) for c in _passing(CASES)]
+    stories = list({repr(s): s for s in stories}.values())
+    unbounded = Matcher(rules, LEXICON, FEED_TAGS)
+    expected = [[(m.rule_id, m.hits) for m in unbounded.match(story)] for story in stories]
+    assert sum(map(len, expected)) > len(stories) // 2
+
+    monkeypatch.setattr(matcher_module, "_CACHE_LIMIT", 6)
+    relearned = 0
+    learn = Matcher._learn
+
+    def counting_learn(self: Matcher, words: Any) -> None:
+        nonlocal relearned
+        relearned += isinstance(words, set)  # locate() passes a set, the scan a list
+        learn(self, words)
+
+    monkeypatch.setattr(Matcher, "_learn", counting_learn)
     matcher = Matcher(rules, LEXICON, FEED_TAGS)
-    stories = list({repr(c.values[1]): c.values[1] for c in _passing(CASES)}.values())
-    checked = 0
-    for story_spec in stories * 2:  # the second time round, every word has been forgotten
-        story = make_story(story_spec)
+    if kind == "plain":
+        assert all(matcher.compiled(i).trivial for i in range(len(rules)))
+    results = []
+    for story in stories * 2:  # the second time round, every word has been forgotten
         found = matcher.match(story)
         want = {r.id for r in rules if ref.matches(r, story, LEXICON, FEED_TAGS)}
         assert {m.rule_id for m in found} == want, story
-        for match in found:
-            assert match.hits, match
-        checked += len(want)
+        results.append(found)
+        # Bounded (beyond the bound only by the words of the field just learned), and the
+        # caches forget together.
         longest = max(len(set(matcher.view(story).tokens(f).words)) for f in matcher.fields)
-        assert len(matcher._known) <= max(6, longest)
-    assert checked > len(stories)
+        known = set(matcher._known)
+        assert len(known) <= max(6, longest)
+        assert set(matcher._word_pids) <= known and matcher._verify_keys <= known
+        assert set(matcher._verify) == matcher._verify_keys
+    relearned_before = relearned
+    for found, want in zip(results, expected * 2, strict=True):
+        assert [(m.rule_id, m.hits) for m in found] == want
+    if kind == "plain":
+        assert relearned > relearned_before + 100  # explaining learned the words again
 
 
 def test_rulebook_passes_the_lexicon() -> None:

@@ -6,7 +6,9 @@ and admin statistics. Every message the bot sends is checked by the fake's Teleg
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tests.e2e_support import (
     CHANNEL,
@@ -101,6 +103,7 @@ async def test_mute_and_unsubscribe_from_under_an_alert(
     now = datetime.now(UTC)
     await app.store.subscribe(str(USER), "drones", now)
     await app.store.subscribe(str(OTHER_USER), "drones", now)
+    await app.store.set_timezone(str(USER), "Asia/Kolkata", now)  # UTC+05:30
     async with running(app):
         await seeded(app)
         stories.append(item(2, "Bayraktar delivered"))
@@ -111,6 +114,7 @@ async def test_mute_and_unsubscribe_from_under_an_alert(
         assert [label for label, _ in buttons(alert)] == ["🔕 Mute this rule 24h", "✖ Unsubscribe"]
         assert buttons(latest(fake, CHANNEL, "Bayraktar")) == [], "no buttons in a channel"
         fake.user_presses(USER, alert, button(alert, "Mute"))
+        pressed = datetime.now(UTC)
         other = latest(fake, OTHER_USER, "Bayraktar delivered")
         fake.user_presses(OTHER_USER, other, button(other, "Unsubscribe"))
         await fake.wait_for_async(lambda: len(fake.callback_answers) == 2, timeout=10)
@@ -130,6 +134,11 @@ async def test_mute_and_unsubscribe_from_under_an_alert(
     assert other_alerts == ["Bayraktar delivered"]
     answers = {a.user_id: a.text or "" for a in fake.callback_answers}
     assert "muted until" in answers[USER] and "Unsubscribed" in answers[OTHER_USER]
+    # The time is shown in the user's zone: 24 hours after the press, in Kolkata.
+    shown = re.search(r"muted until (\d{4}-\d\d-\d\d \d\d:\d\d) Asia/Kolkata", answers[USER])
+    assert shown, answers[USER]
+    local = datetime.strptime(shown[1], "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert abs(local - (pressed + timedelta(hours=24))) < timedelta(minutes=2)
     removed = [e for e in fake.edits if e.chat_id == OTHER_USER]
     assert removed and removed[-1].reply_markup in (None, {}), "buttons removed after use"
     assert fake.rejected == []

@@ -110,7 +110,8 @@ class PreferenceCommands(Handlers):
         if wanted == "all":
             await self.store.mute(chat, None, until, now)
             text = texts.MUTED_ALL if until else texts.UNMUTED_ALL
-            await self._reply(update, text.format(until=when(until, await self._prefs(chat))))
+            until_text = when(until, await self._prefs(chat)) if until else ""
+            await self._reply(update, text.format(until=until_text))
             return
         if not await self.store.mute(chat, wanted, until, now):
             answer = texts.NOT_SUBSCRIBED.format(id=esc(wanted))
@@ -120,7 +121,7 @@ class PreferenceCommands(Handlers):
         rule = self.rules().by_id.get(wanted)
         title = esc(rule.title if rule else wanted)
         text = texts.MUTED if until else texts.UNMUTED
-        until_text = when(until, await self._prefs(chat))
+        until_text = when(until, await self._prefs(chat)) if until else ""
         await self._reply(update, text.format(title=title, until=until_text))
 
     # -- digests, quiet hours, time zone ---------------------------------------------------

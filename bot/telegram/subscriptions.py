@@ -217,6 +217,7 @@ class SubscriptionCommands(Handlers):
             await query.answer(plain(texts.GROUP_ADMINS_ONLY), show_alert=True)
             return
         now = self.clock()
+        until_text = ""
         if kind == "subscribe":
             created = await self.store.subscribe(chat_id, rule.id, now)
             answer = texts.SUBSCRIBED if created else texts.ALREADY_SUBSCRIBED
@@ -227,7 +228,7 @@ class SubscriptionCommands(Handlers):
             until = now + timedelta(hours=24)
             muted = await self.store.mute(chat_id, rule.id, until, now)
             answer = texts.MUTED if muted else texts.NOT_SUBSCRIBED
-        until_text = when(now + timedelta(hours=24), await self._prefs(chat_id))
+            until_text = when(until, await self._prefs(chat_id))
         await query.answer(
             plain(answer.format(title=esc(rule.title), id=esc(rule.id), until=until_text))
         )
