@@ -347,7 +347,7 @@ class Store:
     async def mark_many_sent(
         self, delivery_ids: Sequence[int], message_id: int | None, now: datetime
     ) -> None:
-        """Several deliveries went out in one message (a digest)."""
+        """Deliveries that went out in one message: one alert, or a digest of several."""
         async with self._tx() as conn:
             for chunk in _chunks(list(delivery_ids), _CHUNK):
                 await conn.execute(
@@ -376,18 +376,7 @@ class Store:
                 )
 
     async def mark_sent(self, delivery_id: int, message_id: int | None, now: datetime) -> None:
-        async with self._tx() as conn:
-            await conn.execute(
-                update(s.deliveries)
-                .where(s.deliveries.c.id == delivery_id)
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    message_id=message_id,
-                    attempts=s.deliveries.c.attempts + 1,
-                    last_error=None,
-                )
-            )
+        await self.mark_many_sent([delivery_id], message_id, now)
 
     async def retry_later(
         self,
