@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from typing import TextIO
 
 from bot.config import Config
 from bot.console import ConsoleMessenger
-from bot.core import health
+from bot.core import health, reports
 from bot.core.errors import ConfigError, Problem
 from bot.core.health import FeedHealth
 from bot.core.models import FeedSpec, FeedState, Story
@@ -28,9 +27,10 @@ from bot.core.rules import RuleBook
 from bot.feeds.fetch import Fetcher, make_client
 from bot.feeds.parse import ParserPool, parse_feed
 from bot.pipeline import Pipeline, PollResult
-from bot.rulefiles import load_rules, rules_fingerprint
+from bot.polling import FeedPoller
+from bot.reloader import RuleReloader
 from bot.scheduler import FeedScheduler
-from bot.sender import Sender, SendPolicy, with_rules
+from bot.sender import Sender, SendPolicy, resolve_chat_names, with_rules
 from bot.storage import Store
 from bot.telegram.commands import Commands
 from bot.telegram.runtime import TelegramRuntime
@@ -70,21 +70,23 @@ class Options:
 
 
 class App:
-    """Everything the bot runs, wired from a validated :class:`Config`."""
+    """Everything the bot runs, wired from a validated :class:`Config`. Wiring only: the
+    rules in force live in :class:`RuleReloader`, the feeds' states in :class:`FeedPoller`,
+    delivery in :class:`Sender`, report texts in :mod:`bot.core.reports`."""
 
     def __init__(self, config: Config, store: Store, options: Options) -> None:
         self.config = config
         self.store = store
         self.options = options
         self.clock = options.clock
-        self.feed_tags = {f.name: f.tags for f in config.feeds}
-        self.rules: RuleBook = load_rules(config.rules_path, self.feed_tags).book(self.feed_tags)
-        self.rules_error: str | None = None
-        """Why the last reload was refused (the previous rules stay in force), or None."""
-        self._rules_fingerprint = rules_fingerprint(config.rules_path)
-        self._changing_rules: tuple[tuple[str, int, int], ...] | None = None
-        self.specs: dict[str, FeedSpec] = {s.name: s for s in config.feed_specs()}
-        self.states: dict[str, FeedState] = {}
+        self.started_at = self.clock()
+        feed_tags = {f.name: f.tags for f in config.feeds}
+        self.reloader = RuleReloader(
+            config.rules_path,
+            feed_tags,
+            notify_admins=lambda text: self.messenger.notify_admins(text),
+            on_reload=lambda book: setattr(self.pipeline, "rules", book),
+        )
         polling = config.polling
         self.http = make_client(
             user_agent=polling.user_agent,
@@ -104,7 +106,7 @@ class App:
                 admins=config.telegram.admins,
                 commands=Commands(
                     store,
-                    lambda: self.rules,
+                    lambda: self.reloader.book,
                     self.clock,
                     admins=config.telegram.admins,
                     reload=self.reload_rules,
@@ -122,7 +124,7 @@ class App:
             store=store,
             messenger=messenger,
             clock=self.clock,
-            describe=with_rules(lambda: self.rules.by_id, config.feed_titles()),
+            describe=with_rules(lambda: self.reloader.book.by_id, config.feed_titles()),
             policy=send_policy(config),
         )
         self.pipeline = Pipeline(
@@ -131,7 +133,7 @@ class App:
             ),
             parser=self.parser,
             store=store,
-            rules=self.rules,
+            rules=self.reloader.book,
             poll_policy=polling.policy(),
             seed_policy=config.first_poll.policy(),
             clock=self.clock,
@@ -139,8 +141,10 @@ class App:
             on_feed_gone=self._feed_gone,
             only_recipient=None if self.telegram else CONSOLE_CHAT,
         )
+        self.feeds = FeedPoller(
+            self.pipeline, store, config.feed_specs(), self.clock, polling.concurrency
+        )
         self.scheduler: FeedScheduler | None = None
-        self.started_at = self.clock()
 
     @classmethod
     async def create(cls, config: Config, options: Options | None = None) -> App:
@@ -151,41 +155,49 @@ class App:
             await store.close()
             raise
 
+    # The parts tests and commands look at.
+    @property
+    def rules(self) -> RuleBook:
+        return self.reloader.book
+
+    @property
+    def rules_error(self) -> str | None:
+        return self.reloader.error
+
+    @property
+    def specs(self) -> dict[str, FeedSpec]:
+        return self.feeds.specs
+
+    @property
+    def states(self) -> dict[str, FeedState]:
+        return self.feeds.states
+
+    async def poll(self, name: str) -> PollResult:
+        return await self.feeds.poll(name)
+
+    async def reload_rules(self) -> str:
+        report = await self.reloader.reload()
+        await self._resolve_chat_names()
+        return report
+
     def _feed_gone(self, spec: FeedSpec, reason: str) -> None:
         asyncio.get_running_loop().create_task(
             self.messenger.notify_admins(f"Feed {spec.name} ({spec.url}) is disabled: {reason}")
         )
 
-    async def _sync_feeds(self) -> None:
-        self.states = await self.store.sync_feeds(self.specs.values(), self.clock())
-
-    async def poll(self, name: str) -> PollResult:
-        """Poll one configured feed now."""
-        if name not in self.states:  # not started yet: the stored states are not loaded
-            await self._sync_feeds()
-        result = await self.pipeline.poll(self.specs[name], self.states[name])
-        self.states[name] = result.state
-        return result
-
-    async def _scheduled_poll(self, name: str) -> datetime | None:
-        if name not in self.specs:
-            return None
-        return (await self.poll(name)).state.next_poll_at
+    async def _resolve_chat_names(self) -> None:
+        """Channels and groups named by ``@username`` in the rules are known by their ids."""
+        names = {t.partition("/")[0] for r in self.rules.rules for t in r.notify}
+        await resolve_chat_names(
+            sorted(n for n in names if n.startswith("@")), self.messenger, self.store, self.clock
+        )
 
     async def run_once(self) -> list[PollResult]:
         """Poll every enabled feed once (bounded concurrency), deliver, and return."""
         if self.telegram is not None:
             await self.telegram.start(receive_updates=False)
-        await self._sync_feeds()
-        slots = asyncio.Semaphore(self.config.polling.concurrency)
-
-        async def bounded(name: str) -> PollResult:
-            async with slots:
-                return await self.poll(name)
-
-        names = [n for n, state in self.states.items() if not state.disabled]
-        results = list(await asyncio.gather(*(bounded(n) for n in names)))
-        await self.pipeline.flush()
+            await self._resolve_chat_names()
+        results = await self.feeds.poll_all()
         await self.sender.drain(self.options.drain_budget)
         return results
 
@@ -194,24 +206,19 @@ class App:
         unless it overruns its grace period, and whatever is queued stays in the database."""
         if self.telegram is not None:
             await self.telegram.start(receive_updates=True)
-        await self._sync_feeds()
-        self.scheduler = FeedScheduler(
-            self._scheduled_poll, concurrency=self.config.polling.concurrency
+            await self._resolve_chat_names()
+        await self.feeds.sync()
+        self.scheduler = scheduler = FeedScheduler(
+            self.feeds.scheduled_poll, concurrency=self.config.polling.concurrency
         )
-        now = self.clock()
-        rng = random.Random()
-        for name, state in self.states.items():
-            if state.disabled:
-                log.warning("feed %s is disabled (%s); not polling it", name, state.last_error)
-                continue
-            # Due feeds start within a few seconds, spread out rather than all at once.
-            when = state.next_poll_at or now
-            self.scheduler.schedule(name, max(when, now + timedelta(seconds=rng.uniform(0, 3))))
-        self.scheduler.every("prune", timedelta(hours=6), self._prune)
-        self.scheduler.every("rules-watch", timedelta(seconds=1), self._watch_rules)
-        self.scheduler.every("feeds-watchdog", timedelta(seconds=30), self._replan_lost_feeds)
-        self.scheduler.every("feed-states", self.pipeline.flush_after, self.pipeline.flush)
-        self.scheduler.start()
+        self.feeds.plan(scheduler)
+        scheduler.every("prune", timedelta(hours=6), self._prune)
+        scheduler.every("rules-watch", timedelta(seconds=1), self._watch_rules)
+        scheduler.every(
+            "feeds-watchdog", timedelta(seconds=30), lambda: self.feeds.replan_lost(scheduler)
+        )
+        scheduler.every("feed-states", self.pipeline.flush_after, self.pipeline.flush)
+        scheduler.start()
         log.info(
             "running: %d feeds, %d rules, delivering to %s",
             len(self.specs),
@@ -223,88 +230,30 @@ class App:
             await stop.wait()
         finally:
             log.info("stopping")
-            await self.scheduler.shutdown()
+            await scheduler.shutdown()
             await sender
 
+    async def _watch_rules(self) -> None:
+        before = self.reloader.book
+        await self.reloader.watch()
+        if self.reloader.book is not before:
+            await self._resolve_chat_names()
+
     async def status_report(self) -> str:
-        """What an admin's /status shows: feeds, rules, queue, uptime."""
+        """What an admin's /status shows."""
         rows = health.feed_health(list(self.specs.values()), self.states, self.clock())
-        counts = health.summary(rows)
-        deliveries = await self.store.delivery_counts()
-        uptime = health.ago(self.started_at, self.clock()).removesuffix(" ago")
-        lines = [
-            f"Feeds: {len(rows)} ({counts['ok']} ok, {counts['failing']} failing, "
-            f"{counts['disabled']} disabled, {counts['new']} not polled yet)",
-            f"Rules: {len(self.rules.rules)} in force"
-            + (
-                f"; last reload refused: {self.rules_error.splitlines()[0]}"
-                if self.rules_error
-                else ""
-            ),
-            f"Queue: {deliveries.get('pending', 0)} pending, "
-            f"{deliveries.get('digest', 0)} waiting for a digest or the end of quiet hours, "
-            f"{deliveries.get('held', 0)} held for unreachable chats, "
-            f"{deliveries.get('parked', 0)} parked, {deliveries.get('sent', 0)} sent",
-            f"Uptime: {uptime}",
-        ]
-        failing = [r for r in rows if r.status in ("failing", "disabled")]
-        lines.extend(f"⚠ {r.name}: {r.status}, {r.details}" for r in failing[:10])
-        return "\n".join(lines)
+        return reports.status_report(
+            rows,
+            len(self.rules.rules),
+            self.rules_error,
+            await self.store.delivery_counts(),
+            health.ago(self.started_at, self.clock()).removesuffix(" ago"),
+        )
 
     async def feeds_report(self) -> str:
         """What an admin's /feeds shows: the health table."""
         rows = health.feed_health(list(self.specs.values()), self.states, self.clock())
         return "\n".join(health.health_table(rows))
-
-    async def _replan_lost_feeds(self) -> None:
-        """Every enabled feed must have a poll planned or under way; replan any that lost it
-        (a defence in depth: a feed silently no longer polled is the worst failure here)."""
-        scheduler = self.scheduler
-        if scheduler is None:
-            return
-        planned = scheduler.planned()
-        now = self.clock()
-        for name, state in self.states.items():
-            if state.disabled or name in planned or scheduler.is_polling(name):
-                continue
-            log.error("feed %s had no poll planned; replanning it", name)
-            scheduler.schedule(name, max(state.next_poll_at or now, now))
-
-    async def _watch_rules(self) -> None:
-        """Reload when the rule files changed and then stayed the same for one check: an
-        editor may still be writing a file when the change is first seen, and half a file
-        must not be reported to the admins as an invalid edit."""
-        seen = rules_fingerprint(self.config.rules_path)
-        if seen == self._rules_fingerprint:
-            self._changing_rules = None
-        elif seen == self._changing_rules:
-            self._changing_rules = None
-            await self.reload_rules()
-        else:
-            self._changing_rules = seen
-
-    async def reload_rules(self) -> str:
-        """Load the rules directory again. A valid set replaces the rules in force from the
-        next poll on; an invalid one is refused (the last good rules keep running) and the
-        admins are told why. Returns a one-line report."""
-        self._rules_fingerprint = rules_fingerprint(self.config.rules_path)
-        try:
-            book = load_rules(self.config.rules_path, self.feed_tags).book(self.feed_tags)
-        except ConfigError as exc:
-            report = str(exc)
-            # Recorded before anyone is told, so that /status agrees with the notice.
-            new_error, self.rules_error = report != self.rules_error, report
-            if new_error:
-                log.error("rules not reloaded, the previous rules stay in force:\n%s", report)
-                await self.messenger.notify_admins(
-                    f"Rule change refused; the previous rules stay in force.\n{report}"
-                )
-            return f"Rules not reloaded: {len(exc.problems)} problem(s).\n{report}"
-        self.rules = book
-        self.pipeline.rules = book
-        self.rules_error = None
-        log.info("rules reloaded: %d rules", len(book.rules))
-        return f"Rules reloaded: {len(book.rules)} rules in force."
 
     async def _prune(self) -> None:
         storage = self.config.storage

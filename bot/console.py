@@ -40,5 +40,8 @@ class ConsoleMessenger:
         print(f"\n── alert for {chat} " + "─" * 40 + f"\n{plain}", file=self.stream, flush=True)
         return None
 
+    async def resolve(self, name: str) -> str | None:
+        return None
+
     async def notify_admins(self, text: str) -> None:
         log.warning("admin notice: %s", text)

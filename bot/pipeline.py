@@ -25,8 +25,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.core.errors import FeedError, FeedGone
-from bot.core.models import PRIORITIES, FeedSpec, FeedState, Fetched, NewDelivery, PollRecord, Story
+from bot.core.models import FeedSpec, FeedState, Fetched, Match, NewDelivery, PollRecord, Story
 from bot.core.ports import FeedFetcher, FeedParser, PollStore
+from bot.core.routing import Audience, route
 from bot.core.rules import RuleBook
 from bot.core.schedule import (
     PollPolicy,
@@ -168,25 +169,21 @@ class Pipeline:
         return PollResult(spec.name, outcome, new_state, len(stories), len(new), queued)
 
     async def _deliveries(self, spec: FeedSpec, stories: Sequence[Story]) -> list[NewDelivery]:
+        """Match the new stories, then let the routing stage decide the messages."""
         book = self.rules
-        matched: list[tuple[Story, str, tuple[str, ...]]] = []
+        matched: list[tuple[Story, Sequence[Match]]] = []
         for story in stories:
-            for match in book.matcher.match(story):
-                matched.append((story, match.rule_id, match.terms))
+            matches = book.matcher.match(story)
+            if matches:
+                matched.append((story, matches))
         if not matched:
             return []
         if self.only_recipient is not None:
-            return [NewDelivery(s.key, r, self.only_recipient, t) for s, r, t in matched]
-        subscribers = await self.store.subscribers(
-            {rule_id for _, rule_id, _ in matched}, self.clock()
-        )
-        deliveries = []
-        for story, rule_id, terms in matched:
-            rule = book.by_id[rule_id]
-            for chat in dict.fromkeys((*rule.notify, *subscribers.get(rule_id, ()))):
-                priority = PRIORITIES.get(rule.priority, 0)
-                deliveries.append(NewDelivery(story.key, rule_id, chat, terms, priority))
-        return deliveries
+            audience = Audience()
+        else:
+            rule_ids = {m.rule_id for _, matches in matched for m in matches}
+            audience = await self.store.audience(rule_ids, self.clock())
+        return route(matched, book.by_id, audience, only_recipient=self.only_recipient)
 
     def _succeeded(
         self,

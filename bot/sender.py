@@ -7,16 +7,21 @@ back with a later due time, which also keeps every lease short. Outcomes:
 
 - accepted: marked sent;
 - 429: everyone pauses for ``retry_after``; the delivery is retried without counting an attempt;
-- chat migrated: the chat's subscriptions and unsent deliveries follow it, and it is resent;
+- chat migrated: the chat's subscriptions, settings and unsent deliveries follow it to its new
+  id (:meth:`ChatIdentity.merge_chat`), and it is resent there;
 - blocked / removed (403): the chat's deliveries are held until it comes back;
 - rejected formatting (400): resent once as plain text, never lost for its markup;
 - network or server error: retried with exponential backoff and jitter, then parked and the
   admins told.
 
+A chat named by ``@username`` is first resolved to its numeric id (getChat), and its
+deliveries, settings and holds move to that id; every later message goes to the id.
+
 Before sending, each alert is checked against its chat's preferences (:mod:`bot.core.digest`):
-one that falls under a digest or the chat's quiet hours is held until its release time instead.
-Held alerts whose time has come go out as digest messages, a chat's together, paced and
-handled exactly like single alerts; each part is marked sent with the deliveries it carries.
+one that none of its rules wants now (digests, quiet hours) is deferred until the first of them
+releases it. Deferred alerts whose time has come go out as digest messages, a chat's together,
+paced and handled exactly like single alerts; each part is marked sent with the deliveries it
+carries. Every time shown is in the chat's time zone.
 """
 
 from __future__ import annotations
@@ -26,12 +31,12 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.core.chats import base_chat
-from bot.core.digest import ChatPrefs, release_time, render_digest
+from bot.core.chats import ChatStatus, base_chat
+from bot.core.digest import ChatPrefs, alert_release, render_digest
 from bot.core.errors import (
     BadMessage,
     ChatMoved,
@@ -39,7 +44,7 @@ from bot.core.errors import (
     DeliveryError,
     RateLimited,
 )
-from bot.core.models import PRIORITIES, Alert
+from bot.core.models import PRIORITIES, Alert, RuleMatch
 from bot.core.pacing import Pacer, retry_delay
 from bot.core.ports import DeliveryStore, Messenger
 from bot.core.render import Action, alert_actions, render_html, render_plain
@@ -96,11 +101,11 @@ class _Message:
         return max(a.attempts for a in self.alerts)
 
 
-def _single(alert: Alert) -> _Message:
+def _single(alert: Alert, prefs: ChatPrefs) -> _Message:
     return _Message(
         chat=alert.chat,
-        html=None if alert.plain else render_html(alert),
-        plain=render_plain(alert),
+        html=None if alert.plain else render_html(alert, prefs.tz, prefs.tz_name),
+        plain=render_plain(alert, prefs.tz, prefs.tz_name),
         alerts=(alert,),
         actions=alert_actions(alert),
         silent=alert.silent,
@@ -120,7 +125,7 @@ def _digest(chat: str, alerts: Sequence[Alert], prefs: ChatPrefs) -> list[_Messa
             silent=all(by_id[i].silent for i in part.delivery_ids),
             digest=True,
         )
-        for part in render_digest(alerts, "Digest", prefs.tz)
+        for part in render_digest(alerts, "Digest", prefs.tz, prefs.tz_name)
     ]
 
 
@@ -188,18 +193,19 @@ class Sender:
         ]
         if not alerts and not digests:
             return 0
+        alerts, digests = await self._resolve_names(alerts, digests)
         prefs = await self.store.chat_prefs({a.chat for a in [*alerts, *digests]})
         queues: dict[str, deque[_Message]] = {}
         held: list[tuple[int, datetime]] = []
         for alert in alerts:
-            release = release_time(wall, prefs[alert.chat], alert.rule_id, urgent=alert.urgent)
-            if release is not None and release > wall:
+            release = alert_release(wall, prefs[alert.chat], alert)
+            if release is not None:
                 held.append((alert.delivery_id, release))
                 continue
-            queues.setdefault(alert.chat, deque()).append(_single(alert))
+            queues.setdefault(alert.chat, deque()).append(_single(alert, prefs[alert.chat]))
         if held:
             self.stats.deferred += len(held)
-            await self.store.hold_for_digest(held)
+            await self.store.defer(held)
         by_chat: dict[str, list[Alert]] = {}
         for alert in digests:
             by_chat.setdefault(alert.chat, []).append(alert)
@@ -258,9 +264,35 @@ class Sender:
                 await asyncio.gather(*tasks, return_exceptions=True)
             leftover = [i for q in queues.values() for m in q for i in m.ids]
             if leftover:
-                await self.store.release(leftover, self.clock())
+                await self.store.give_back(leftover, self.clock())
             self.pacer.forget(self.monotonic())  # bounded memory: chats not written to lately
         return len(alerts) + len(digests)
+
+    async def _resolve_names(
+        self, alerts: list[Alert], digests: list[Alert]
+    ) -> tuple[list[Alert], list[Alert]]:
+        """Alerts for chats named by ``@username`` are given back and moved to the chat's
+        numeric id once Telegram tells it: every delivery, setting and hold then refers to the
+        id (the next batch sends them). A name Telegram cannot resolve now is sent to as is."""
+        batch = [*alerts, *digests]
+        names = {base_chat(a.chat) for a in batch if a.chat.startswith("@")}
+        moved: set[str] = set()
+        for name in names:
+            ids = [a.delivery_id for a in batch if base_chat(a.chat) == name]
+
+            async def give_back(ids: list[int] = ids) -> None:
+                await self.store.give_back(ids, self.clock())
+
+            if await _resolve(name, self.messenger, self.store, self.clock, before=give_back):
+                moved.add(name)
+        if not moved:
+            return alerts, digests
+
+        def keep(batch: list[Alert]) -> list[Alert]:
+            return [a for a in batch if base_chat(a.chat) not in moved]
+
+        self.wake()
+        return keep(alerts), keep(digests)
 
     async def drain(self, budget: float) -> int:
         """Send until nothing is due or ``budget`` seconds pass; returns deliveries claimed."""
@@ -294,17 +326,22 @@ class Sender:
                 await self.store.retry_later(delivery_id, when, str(exc), count_attempt=False)
             log.warning("telegram rate limit: pausing all sends for %gs", exc.retry_after)
         except ChatMoved as exc:
-            await self.store.migrate_chat(message.chat, exc.new_chat, self.clock())
-            log.info("chat %s migrated to %s; its alerts follow", message.chat, exc.new_chat)
+            old = base_chat(message.chat)
+            await self.store.give_back(ids, self.clock())
+            await self.store.merge_chat(
+                old, exc.new_chat, self.clock(), reason=f"migrated to {exc.new_chat}"
+            )
+            log.info("chat %s migrated to %s; its alerts and settings follow", old, exc.new_chat)
+            self.wake()
             return False
         except ChatUnavailable as exc:
             self.stats.held += len(ids)
             chat = base_chat(message.chat)  # a forum topic is unreachable when its chat is
             before = await self.store.set_chat_status(
-                chat, "blocked", self.clock(), reason=exc.reason
+                chat, ChatStatus.BLOCKED, self.clock(), reason=exc.reason
             )
             log.warning("%s; holding its alerts until it is reachable again", exc)
-            if before != "blocked":  # tell the admins once, not for every held alert
+            if before != ChatStatus.BLOCKED:  # tell the admins once, not for every alert
                 await self.messenger.notify_admins(f"Alerts to chat {chat} are held: {exc.reason}")
             return False
         except BadMessage as exc:
@@ -322,15 +359,17 @@ class Sender:
         else:
             now = self.clock()
             self.stats.sent += len(ids)
+            await self.store.mark_many_sent(ids, message_id, now)
             if message.digest:
-                await self.store.mark_many_sent(ids, message_id, now)
                 self.stats.digests += 1
                 log.info("sent a digest of %d alerts to %s", len(ids), message.chat)
             else:
                 first = message.alerts[0]
-                await self.store.mark_sent(first.delivery_id, message_id, now)
                 log.info(
-                    "sent %r to %s (rule %s)", first.story.title[:80], message.chat, first.rule_id
+                    "sent %r to %s (rules %s)",
+                    first.story.title[:80],
+                    message.chat,
+                    ", ".join(first.rule_ids),
                 )
         return True  # sent, or to be retried: the chat itself can take more
 
@@ -364,17 +403,58 @@ def with_rules(
     rules: Callable[[], Mapping[str, Rule]], feed_titles: dict[str, str]
 ) -> Callable[[Alert], Alert]:
     """A ``describe`` function that names rules and feeds as the configuration in force does,
-    and applies the rule's delivery options (silent, link preview, priority)."""
+    and applies each rule's delivery options (silent, link preview, priority)."""
+
+    def describe_rule(match: RuleMatch, by_id: Mapping[str, Rule]) -> RuleMatch:
+        rule = by_id.get(match.rule_id)
+        if rule is None:  # removed since: shown by its id, with what it had
+            return match
+        return replace(
+            match,
+            title=rule.title,
+            silent=rule.silent,
+            link_preview=rule.link_preview,
+            priority=PRIORITIES.get(rule.priority, 0),
+        )
 
     def describe(alert: Alert) -> Alert:
-        rule = rules().get(alert.rule_id)
+        by_id = rules()
         return replace(
             alert,
-            rule_title=rule.title if rule else alert.rule_id,
+            rules=tuple(describe_rule(r, by_id) for r in alert.rules),
             feed_title=feed_titles.get(alert.feed_title, alert.feed_title),
-            silent=rule.silent if rule else False,
-            link_preview=rule.link_preview if rule else False,
-            priority=PRIORITIES.get(rule.priority, 0) if rule else alert.priority,
         )
 
     return describe
+
+
+async def resolve_chat_names(
+    names: Sequence[str],
+    messenger: Messenger,
+    store: DeliveryStore,
+    clock: Callable[[], datetime],
+) -> None:
+    """Learn the ids of chats named by ``@username`` (when the bot starts and when the rules
+    change): from then on every delivery, setting and hold of such a chat refers to its id.
+    A name Telegram cannot resolve now is tried again when first sent to."""
+    for name in names:
+        await _resolve(name, messenger, store, clock)
+
+
+async def _resolve(
+    name: str,
+    messenger: Messenger,
+    store: DeliveryStore,
+    clock: Callable[[], datetime],
+    before: Callable[[], Awaitable[None]] | None = None,
+) -> bool:
+    """Merge ``@name`` into its chat's id if Telegram tells it; True if it did. ``before``
+    runs first (giving back what a sender holds of that name)."""
+    resolved = await messenger.resolve(name)
+    if resolved is None or resolved == name:
+        return False
+    if before is not None:
+        await before()
+    await store.merge_chat(name, resolved, clock(), reason=f"is {resolved}")
+    log.info("chat %s is %s; its alerts and settings now refer to the id", name, resolved)
+    return True

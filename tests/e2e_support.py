@@ -39,6 +39,20 @@ RULES = {
 }
 
 
+class Clock:
+    """The bot's clock: real time moved by an offset the test sets, so that the scheduler and
+    the Telegram client keep working while the test jumps to the hour it needs."""
+
+    def __init__(self, at: datetime) -> None:
+        self.offset = at - datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def set(self, at: datetime) -> None:
+        self.offset = at - datetime.now(UTC)
+
+
 def item(n: int, title: str) -> Item:
     return Item(
         title=title,

@@ -22,6 +22,7 @@ from bot.core.digest import (
 )
 from bot.core.models import Alert, Story
 from bot.core.render import utf16_len
+from tests.builders import alert as build_alert
 from tests.fakes.telegram_html import parse_telegram_html
 
 IST = ZoneInfo("Europe/Istanbul")  # UTC+3 all year
@@ -171,7 +172,7 @@ def test_release_is_always_in_the_future_over_a_year_of_minutes() -> None:
 
 
 def alert(n: int, rule: str, title: str = "", link: str | None = "default") -> Alert:
-    return Alert(
+    return build_alert(
         delivery_id=n,
         chat="1001",
         rule_id=rule,
@@ -190,12 +191,12 @@ def alert(n: int, rule: str, title: str = "", link: str | None = "default") -> A
 
 def test_a_digest_groups_stories_by_rule_in_order() -> None:
     alerts = [alert(1, "a"), alert(2, "b"), alert(3, "a")]
-    (part,) = render_digest(alerts, "Digest", IST)
+    (part,) = render_digest(alerts, "Digest", IST, "Europe/Istanbul")
     text = parse_telegram_html(part.html)
-    assert text.splitlines()[0] == "📰 Digest: 3 stories"
+    assert text.splitlines()[0] == "📰 Digest: 3 stories, times in Europe/Istanbul"
     assert text.index("Rule <a> & co (2)") < text.index("Story 1") < text.index("Story 3")
     assert text.index("Story 3") < text.index("Rule <b> & co (1)") < text.index("Story 2")
-    assert "24 Nov 08:01" in text  # published time in the chat's zone
+    assert "2026-11-24 08:01" in text  # published time in the chat's zone
     assert part.delivery_ids == (1, 3, 2)
     assert '<a href="https://example.invalid/1?a=1&amp;b=2">Story 1</a>' in part.html
 
@@ -203,7 +204,7 @@ def test_a_digest_groups_stories_by_rule_in_order() -> None:
 def test_long_digests_split_cleanly_and_carry_every_story_once() -> None:
     hostile = "<b>Bayraktar</b> & TB2 🚁 — «מבצע» بيرقدار " * 6
     alerts = [alert(n, "r" + str(n % 3), f"{n}: {hostile}") for n in range(1, 121)]
-    parts = render_digest(alerts, "Digest", IST)
+    parts = render_digest(alerts, "Digest", IST, "Europe/Istanbul")
     assert len(parts) > 3
     seen: list[int] = []
     for index, part in enumerate(parts, start=1):

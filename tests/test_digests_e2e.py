@@ -9,26 +9,12 @@ import asyncio
 from datetime import UTC, datetime
 
 from bot.app import App
-from tests.e2e_support import GROUP, OTHER_USER, USER, MakeApp, alerts_to, item, running
+from tests.e2e_support import GROUP, OTHER_USER, USER, Clock, MakeApp, alerts_to, item, running
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feedgen import rss
 from tests.fakes.telegram_api import FakeTelegram
 
 FORUM = -1003000
-
-
-class Clock:
-    """The bot's clock: real time moved by an offset the test sets, so that the scheduler and
-    the Telegram client keep working while the test jumps to the hour it needs."""
-
-    def __init__(self, at: datetime) -> None:
-        self.offset = at - datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def set(self, at: datetime) -> None:
-        self.offset = at - datetime.now(UTC)
 
 
 async def command(fake: FakeTelegram, user: int, text: str, answer: str, **where: int) -> str:
@@ -80,7 +66,7 @@ async def test_a_daily_digest_arrives_at_its_local_time_grouped_by_rule(
         # Held: nothing reaches the person, while the group named by the rule gets its alert.
         assert len(fake.messages_to(USER)) == sent_before
         assert any("Bayraktar" in t for t in alerts_to(fake, GROUP))
-        assert (await app.store.delivery_counts()).get("digest") == 3
+        assert (await app.store.delivery_counts()).get("waiting") == 3
 
         clock.set(datetime(2026, 11, 25, 5, 59, 30, tzinfo=UTC))  # 08:59:30 local
         await settle(app)
@@ -97,7 +83,7 @@ async def test_a_daily_digest_arrives_at_its_local_time_grouped_by_rule(
     assert "Old story" not in text
     assert digest.link_preview_options == {"is_disabled": True}
     counts = await app.store.delivery_counts()
-    assert counts.get("digest", 0) == 0 and counts.get("pending", 0) == 0
+    assert counts.get("waiting", 0) == 0 and counts.get("pending", 0) == 0
     assert fake.rejected == []
 
 
@@ -160,7 +146,7 @@ async def test_turning_a_digest_off_releases_what_it_held(
         await command(fake, USER, "/digest drones hourly", "Turkish drones")
         await new_stories(app, feed_server, [item(2, "Bayraktar news"), item(3, "Akinci news")])
         await settle(app)
-        assert (await app.store.delivery_counts()).get("digest") == 2
+        assert (await app.store.delivery_counts()).get("waiting") == 2
         before = len(fake.messages_to(USER))
         await command(fake, USER, "/digest drones off", "one by one")
         await fake.wait_for_async(
@@ -169,7 +155,7 @@ async def test_turning_a_digest_off_releases_what_it_held(
     arrived = alerts_to(fake, USER)[before:]
     assert any(t.startswith("Bayraktar news") for t in arrived)
     assert any(t.startswith("Akinci news") for t in arrived)
-    assert (await app.store.delivery_counts()).get("digest", 0) == 0
+    assert (await app.store.delivery_counts()).get("waiting", 0) == 0
 
 
 async def test_settings_show_everything_and_mistakes_get_helpful_answers(

@@ -17,11 +17,11 @@ import pytest
 
 from bot.config import load_config
 from bot.core.errors import FeedError, ParseError
-from bot.core.models import Alert
 from bot.core.render import render_html, render_plain
 from bot.feeds.fetch import Fetcher, make_client
 from bot.feeds.parse import parse_feed
 from bot.rulefiles import load_rules
+from tests.builders import alert as build_alert
 from tests.conftest import SHARED
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.telegram_html import parse_telegram_html_entities, telegram_length
@@ -104,7 +104,7 @@ async def _run(
                     matches = book.matcher.match(story)
                     counts["matches"] += len(matches)
                     terms = tuple(t for m in matches for t in m.terms) or ("term",)
-                    alert = Alert(1, "1", "rule", "Rule <&>", path.name, story, terms)
+                    alert = build_alert(1, "1", "rule", "Rule <&>", path.name, story, terms)
                     html = render_html(alert)
                     parsed_html = parse_telegram_html_entities(html)
                     plain = render_plain(alert)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.core.errors import ParseError
-from bot.core.models import Alert
 from bot.core.render import render_html
 from bot.feeds.parse import parse_feed
+from tests.builders import alert as build_alert
 from tests.fakes.telegram_html import parse_telegram_html_entities, telegram_length
 
 DATA = Path(__file__).parent / "data"
@@ -97,7 +97,7 @@ def test_feedparser_cases_never_leak_markup_into_alerts(path: Path) -> None:
     except ParseError:
         return
     for story in parsed.stories:
-        alert = Alert(1, "1", "r", "Rule <b>", "Feed & co", story, ("term",))
+        alert = build_alert(1, "1", "r", "Rule <b>", "Feed & co", story, ("term",))
         html = render_html(alert)
         parsed_html = parse_telegram_html_entities(html)  # raises if Telegram would reject it
         assert telegram_length(parsed_html.text) <= 4096

@@ -27,6 +27,7 @@ from bot.core.render import (
     shorten,
     utf16_len,
 )
+from tests.builders import alert as build_alert
 from tests.fakes.telegram_html import (
     parse_telegram_html,
     parse_telegram_html_entities,
@@ -52,7 +53,7 @@ def make_alert(**kw: Any) -> Alert:
     }
     for key, value in kw.items():
         (story_kw if key in _STORY_FIELDS else alert_kw)[key] = value
-    return Alert(story=Story(feed="example", key="k1", **story_kw), **alert_kw)
+    return build_alert(story=Story(feed="example", key="k1", **story_kw), **alert_kw)
 
 
 def visible(message: str) -> str:
@@ -346,5 +347,5 @@ def test_highlight(text: str, terms: tuple[str, ...], expected: str) -> None:
 
 def test_alert_snippet_highlights_the_matched_terms() -> None:
     story = Story("f", "k", "Title", "https://x.invalid/1", summary="Azerbaijan flew the TB2.")
-    html = render_html(Alert(1, "1", "r", "Rule", "Feed", story, ("TB2",)))
+    html = render_html(build_alert(1, "1", "r", "Rule", "Feed", story, ("TB2",)))
     assert "the <b>TB2</b>." in html

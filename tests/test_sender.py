@@ -12,10 +12,12 @@ import pytest
 from telegram import Bot
 
 from bot.core.digest import ALL_RULES, Digest
-from bot.core.models import FeedSpec, NewDelivery, PollRecord, Story
+from bot.core.models import FeedSpec, PollRecord, Story
+from bot.core.outbox import DeliveryState
 from bot.sender import Sender, SendPolicy
 from bot.storage import Store
 from bot.telegram.messenger import TelegramMessenger
+from tests.builders import delivery
 from tests.fakes.telegram_api import FakeTelegram
 
 ADMIN = 900
@@ -68,7 +70,7 @@ async def queue(
         for i in range(stories)
     ]
     deliveries = [
-        NewDelivery(s.key, "drones", str(chat), ("Bayraktar",)) for s in items for chat in chats
+        delivery(s.key, "drones", str(chat), ("Bayraktar",)) for s in items for chat in chats
     ]
     await store.commit_poll(
         PollRecord("news", state, items, frozenset(s.key for s in items), deliveries), now()
@@ -216,14 +218,14 @@ async def test_a_digest_that_fails_is_sent_again_whole_and_once(
     await queue(store, [user], stories=60, title="Akinci & <TB3> 🚁")
     clock[0] = now()
     await sender.send_due()
-    assert (await store.delivery_counts()) == {"digest": 60}
+    assert (await store.delivery_counts()) == {DeliveryState.WAITING: 60}
     assert fake.messages_to(user) == []
 
     clock[0] = clock[0] + timedelta(hours=1, minutes=1)  # the hour has come
     fake.fail_next(chat_id=user, kind=fault)  # type: ignore[arg-type]
     for _ in range(20):
         await sender.send_due()
-        if (await store.delivery_counts()).get("digest", 0) == 0:
+        if (await store.delivery_counts()).get(DeliveryState.WAITING, 0) == 0:
             break
         clock[0] = clock[0] + timedelta(seconds=2)
         await asyncio.sleep(0.05)
@@ -245,7 +247,7 @@ async def test_a_digest_to_a_user_who_blocked_the_bot_is_held_until_they_return(
     clock = [now()]
     sender = Sender(store=store, messenger=TelegramMessenger(bot, [ADMIN]), clock=lambda: clock[0])
     await sender.send_due()
-    assert (await store.delivery_counts()) == {"digest": 3}
+    assert (await store.delivery_counts()) == {DeliveryState.WAITING: 3}
     fake.block(user)
     clock[0] += timedelta(hours=1, minutes=1)
     await sender.send_due()
@@ -253,10 +255,29 @@ async def test_a_digest_to_a_user_who_blocked_the_bot_is_held_until_they_return(
     assert "held" in fake.messages_to(ADMIN)[0].plain_text
     fake.unblock(user)
     await store.set_chat_status(str(user), "active", clock[0])  # they sent /start
-    await sender.send_due()  # back under the chat's digest choice: held until the next hour
-    assert (await store.delivery_counts()) == {"digest": 3}
-    clock[0] += timedelta(hours=1, minutes=1)
-    await sender.send_due()
+    await sender.send_due()  # the digest was due while they were away: it goes out now
     assert (await store.delivery_counts()) == {"sent": 3}
     (digest,) = fake.messages_to(user)
     assert digest.plain_text.startswith("📰 Digest: 3 stories")
+
+
+async def test_a_chat_named_by_username_is_resolved_to_its_id_on_first_use(
+    store: Store, sender: Sender, fake: FakeTelegram
+) -> None:
+    channel = fake.add_channel(-1007007, "desk_news", admins=[ADMIN])
+    await store.set_timezone("@desk_news", "Asia/Baku", now())  # set under the name
+    state = (await store.sync_feeds([SPEC], now()))["news"]
+    items = [Story("news", "named", "Bayraktar seen", "https://example.invalid/n")]
+    await store.commit_poll(
+        PollRecord(
+            "news", state, items, frozenset({"named"}), [delivery("named", "drones", "@desk_news")]
+        ),
+        now(),
+    )
+    await drain(sender)
+    (message,) = fake.messages_to(channel)
+    assert message.plain_text.startswith("Bayraktar seen")
+    assert await store.aliases() == {"@desk_news": str(channel)}
+    prefs = (await store.chat_prefs([str(channel)]))[str(channel)]
+    assert prefs.tz_name == "Asia/Baku", "the name's settings moved to the id"
+    assert (await store.delivery_counts()) == {"sent": 1}

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    text,
+)
 from sqlalchemy.exc import StatementError
 
+from bot.core.digest import Digest, QuietHours
 from bot.core.errors import StorageError
 from bot.core.models import FeedSpec, FeedState, NewDelivery, PollRecord, Story
+from bot.core.outbox import DeliveryState
 from bot.storage import Store, schema
+from tests.builders import delivery
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SPEC = FeedSpec("news", "https://example.invalid/feed", timedelta(minutes=10))
@@ -96,8 +114,8 @@ async def test_commit_poll_stores_new_stories_and_their_deliveries_once(store: S
     stories = [story("a"), story("b")]
     assert await store.unseen_keys("news", ["a", "b"]) == {"a", "b"}
     deliveries = [
-        NewDelivery("a", "drones", "42", ("Bayraktar",)),
-        NewDelivery("a", "drones", "@channel", ("Bayraktar",)),
+        delivery("a", "drones", "42", ("Bayraktar",)),
+        delivery("a", "drones", "@channel", ("Bayraktar",)),
     ]
     assert await store.commit_poll(record(state, stories, {"a", "b"}, deliveries), NOW) == 2
     assert await store.unseen_keys("news", ["a", "b", "c"]) == {"c"}
@@ -121,16 +139,16 @@ async def test_claim_due_leases_deliveries_until_marked(store: Store) -> None:
             state,
             [story("a", "Title <&>")],
             {"a"},
-            [NewDelivery("a", "drones", "42", ("TB2", "Bayraktar"))],
+            [delivery("a", "drones", "42", ("TB2", "Bayraktar"))],
         ),
         NOW,
     )
     claimed = await store.claim_due(NOW, timedelta(seconds=60), 10)
     assert len(claimed) == 1
     alert = claimed[0]
-    assert (alert.chat, alert.rule_id, alert.matched_terms) == (
+    assert (alert.chat, alert.rule_ids, alert.matched_terms) == (
         "42",
-        "drones",
+        ("drones",),
         ("TB2", "Bayraktar"),
     )
     assert alert.story.title == "Title <&>"
@@ -139,9 +157,9 @@ async def test_claim_due_leases_deliveries_until_marked(store: Store) -> None:
     # ...and if the sender died, it comes back when the lease runs out.
     again = await store.claim_due(NOW + timedelta(seconds=61), timedelta(seconds=60), 10)
     assert [a.delivery_id for a in again] == [alert.delivery_id]
-    await store.mark_sent(alert.delivery_id, 7, NOW)
+    await store.mark_many_sent([alert.delivery_id], 7, NOW)
     assert await store.claim_due(NOW + timedelta(hours=1), timedelta(seconds=60), 10) == []
-    assert await store.delivery_counts() == {"sent": 1}
+    assert await store.delivery_counts() == {DeliveryState.SENT: 1}
 
 
 async def test_retry_release_and_park(store: Store) -> None:
@@ -151,27 +169,24 @@ async def test_retry_release_and_park(store: Store) -> None:
             state,
             [story("a")],
             {"a"},
-            [NewDelivery("a", "r", "1", ()), NewDelivery("a", "r", "2", ())],
+            [delivery("a", "r", "1", ()), delivery("a", "r", "2", ())],
         ),
         NOW,
     )
     one, two = await store.claim_due(NOW, timedelta(seconds=60), 10)
-    attempts = await store.retry_later(one.delivery_id, NOW + timedelta(seconds=30), "boom")
-    assert attempts == 1
-    await store.release([two.delivery_id], NOW)
+    await store.retry_later(one.delivery_id, NOW + timedelta(seconds=30), "boom")
+    await store.give_back([two.delivery_id], NOW)
     due = await store.claim_due(NOW, timedelta(seconds=60), 10)
     assert [a.delivery_id for a in due] == [two.delivery_id]
     due = await store.claim_due(NOW + timedelta(seconds=31), timedelta(seconds=60), 10)
     assert [(a.delivery_id, a.attempts) for a in due] == [(one.delivery_id, 1)]
     await store.park(one.delivery_id, "gave up", NOW)
-    assert (await store.delivery_counts())["parked"] == 1
+    assert (await store.delivery_counts())[DeliveryState.PARKED] == 1
 
 
 async def test_plain_flag_survives_a_retry(store: Store) -> None:
     state = (await store.sync_feeds([SPEC], NOW))["news"]
-    await store.commit_poll(
-        record(state, [story("a")], {"a"}, [NewDelivery("a", "r", "1", ())]), NOW
-    )
+    await store.commit_poll(record(state, [story("a")], {"a"}, [delivery("a", "r", "1", ())]), NOW)
     (alert,) = await store.claim_due(NOW, timedelta(seconds=60), 10)
     assert not alert.plain
     await store.retry_later(alert.delivery_id, NOW, "can't parse entities", plain=True)
@@ -196,7 +211,7 @@ async def test_unsubscribing_drops_unsent_alerts_of_that_rule(store: Store) -> N
     state = (await store.sync_feeds([SPEC], NOW))["news"]
     await store.subscribe("42", "drones", NOW)
     await store.commit_poll(
-        record(state, [story("a")], {"a"}, [NewDelivery("a", "drones", "42", ())]), NOW
+        record(state, [story("a")], {"a"}, [delivery("a", "drones", "42", ())]), NOW
     )
     await store.unsubscribe("42", "drones")
     assert await store.claim_due(NOW, timedelta(seconds=60), 10) == []
@@ -206,14 +221,19 @@ async def test_blocked_chat_holds_its_alerts_and_start_resumes_them(store: Store
     state = (await store.sync_feeds([SPEC], NOW))["news"]
     await store.subscribe("42", "drones", NOW)
     await store.commit_poll(
-        record(state, [story("a")], {"a"}, [NewDelivery("a", "drones", "42", ())]), NOW
+        record(state, [story("a")], {"a"}, [delivery("a", "drones", "42", ())]), NOW
     )
     await store.set_chat_status("42", "blocked", NOW, reason="Forbidden: bot was blocked")
     assert await store.claim_due(NOW, timedelta(seconds=60), 10) == []
-    assert await store.subscribers(["drones"]) == {}, "no new alerts are queued for it"
-    await store.set_chat_status("42", "active", NOW)
-    assert [a.chat for a in await store.claim_due(NOW, timedelta(seconds=60), 10)] == ["42"]
+    # Still a subscriber: its new alerts are created, held from the start.
     assert await store.subscribers(["drones"]) == {"drones": ["42"]}
+    await store.commit_poll(
+        record(state, [story("b")], {"b"}, [delivery("b", "drones", "42", ())]), NOW
+    )
+    assert await store.delivery_counts() == {DeliveryState.HELD: 2}
+    await store.set_chat_status("42", "active", NOW)
+    due = await store.claim_due(NOW, timedelta(seconds=60), 10)
+    assert [(a.chat, a.story.key) for a in due] == [("42", "a"), ("42", "b")], "oldest first"
 
 
 async def test_migrated_chat_takes_its_subscriptions_and_unsent_alerts(store: Store) -> None:
@@ -221,13 +241,23 @@ async def test_migrated_chat_takes_its_subscriptions_and_unsent_alerts(store: St
     await store.subscribe("-5", "drones", NOW)
     await store.subscribe("-5", "karabakh", NOW)
     await store.subscribe("-1005", "karabakh", NOW)
+    await store.set_timezone("-5", "Europe/Berlin", NOW)
+    await store.set_quiet("-5", QuietHours(time(23), time(7)), NOW)
+    await store.set_digest("-5", "drones", Digest("daily", time(9)), NOW)
+    await store.mute("-5", "karabakh", NOW + timedelta(hours=1), NOW)
     await store.commit_poll(
-        record(state, [story("a")], {"a"}, [NewDelivery("a", "drones", "-5", ())]), NOW
+        record(state, [story("a")], {"a"}, [delivery("a", "drones", "-5", ())]), NOW
     )
-    await store.migrate_chat("-5", "-1005", NOW)
+    await store.merge_chat("-5", "-1005", NOW, reason="migrated")
     assert await store.subscriptions_of("-5") == []
     assert await store.subscriptions_of("-1005") == ["drones", "karabakh"]
     assert [a.chat for a in await store.claim_due(NOW, timedelta(seconds=60), 10)] == ["-1005"]
+    prefs = (await store.chat_prefs(["-1005"]))["-1005"]
+    assert (prefs.tz_name, prefs.quiet) == ("Europe/Berlin", QuietHours(time(23), time(7)))
+    assert prefs.digests == {"drones": Digest("daily", time(9))}
+    assert (await store.chat_settings("-1005", NOW))[2] == {"karabakh": NOW + timedelta(hours=1)}
+    assert await store.aliases() == {"-5": "-1005"}
+    assert (await store.audience(["drones"], NOW)).resolve("-5/7") == "-1005/7"
 
 
 async def test_prune_forgets_old_stories_but_keeps_those_with_unsent_alerts(store: Store) -> None:
@@ -237,7 +267,7 @@ async def test_prune_forgets_old_stories_but_keeps_those_with_unsent_alerts(stor
             state,
             [story("old"), story("pending")],
             {"old", "pending"},
-            [NewDelivery("pending", "r", "1", ())],
+            [delivery("pending", "r", "1", ())],
         ),
         NOW - timedelta(days=100),
     )
@@ -259,7 +289,7 @@ async def test_stories_still_in_the_feed_are_not_pruned(store: Store) -> None:
 async def test_large_polls_are_chunked(store: Store) -> None:
     state = (await store.sync_feeds([SPEC], NOW))["news"]
     stories = [story(f"k{i}") for i in range(1500)]
-    deliveries = [NewDelivery(f"k{i}", "r", "1", ("x",)) for i in range(1500)]
+    deliveries = [delivery(f"k{i}", "r", "1", ("x",)) for i in range(1500)]
     queued = await store.commit_poll(
         record(state, stories, {s.key for s in stories}, deliveries), NOW
     )
@@ -293,23 +323,77 @@ async def test_an_upgrade_migrates_an_existing_database_and_keeps_its_data(
     await again.close()
 
 
+def _v1_deliveries(connection: Connection) -> None:
+    """The deliveries table as schema version 1 had it: one row per (story, rule, chat)."""
+    meta = MetaData()
+    Table(
+        "deliveries",
+        meta,
+        Column("id", schema.Id, primary_key=True, autoincrement=True),
+        Column("story_id", schema.Id, ForeignKey("stories.id"), nullable=False),
+        Column("rule_id", String(64), nullable=False),
+        Column("chat", String(64), nullable=False),
+        Column("matched_terms", Text, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("plain", Boolean, nullable=False),
+        Column("next_attempt_at", schema.UTCDateTime, nullable=False),
+        Column("created_at", schema.UTCDateTime, nullable=False),
+        Column("sent_at", schema.UTCDateTime),
+        Column("message_id", BigInteger),
+        Column("last_error", Text),
+        UniqueConstraint("story_id", "rule_id", "chat", name="uq_deliveries_story_rule_chat"),
+    )
+    Table("stories", meta, Column("id", schema.Id, primary_key=True))
+    meta.tables["deliveries"].create(connection)
+    Index("ix_deliveries_due", meta.tables["deliveries"].c.status).create(connection)
+    Index("ix_deliveries_chat", meta.tables["deliveries"].c.chat).create(connection)
+
+
 async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url: str) -> None:
     store = await Store.open(db_url)
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.commit_poll(record(state, [story("a"), story("b")], {"a", "b"}, []), NOW)
     async with store._engine.begin() as conn:
         fresh = await conn.run_sync(_columns)
         # Make it a version-1 database again.
+        for table in ("delivery_rules", "deliveries", "mutes", "chat_aliases", "digest_prefs"):
+            await conn.execute(text(f"DROP TABLE {table}"))
+        await conn.run_sync(_v1_deliveries)
         await conn.execute(text("ALTER TABLE feeds DROP COLUMN moved_url"))
-        await conn.execute(text("ALTER TABLE subscriptions DROP COLUMN muted_until"))
         await conn.execute(text("ALTER TABLE chats DROP COLUMN muted_until"))
         for column in ("timezone", "quiet_start", "quiet_end"):
             await conn.execute(text(f"ALTER TABLE chats DROP COLUMN {column}"))
-        await conn.execute(text("ALTER TABLE deliveries DROP COLUMN priority"))
-        await conn.execute(text("DROP TABLE digest_prefs"))
         await conn.execute(text("DELETE FROM schema_migrations"))
         await conn.execute(
             text("INSERT INTO schema_migrations (version, applied_at) VALUES (1, :t)"),
             {"t": NOW.replace(tzinfo=None)},
         )
+        ids = dict((await conn.execute(text("SELECT key, id FROM stories"))).all())
+        # Story a matched two rules for chat 42 (two rows then, one message now); story b
+        # was sent to chat 43 already.
+        rows = [
+            (ids["a"], "drones", "42", '["TB2"]', "pending", None),
+            (ids["a"], "ucav", "42", '["UCAV"]', "pending", None),
+            (ids["b"], "drones", "43", '["TB2"]', "sent", NOW.replace(tzinfo=None)),
+        ]
+        for story_id, rule, chat, terms, status, sent in rows:
+            await conn.execute(
+                text(
+                    "INSERT INTO deliveries (story_id, rule_id, chat, matched_terms, status, "
+                    "attempts, plain, next_attempt_at, created_at, sent_at) VALUES "
+                    "(:s, :r, :c, :t, :st, 0, false, :n, :n, :sent)"
+                ),
+                {
+                    "s": story_id,
+                    "r": rule,
+                    "c": chat,
+                    "t": terms,
+                    "st": status,
+                    "n": NOW.replace(tzinfo=None),
+                    "sent": sent,
+                },
+            )
     await store.close()
     migrated = await Store.open(db_url)
     try:
@@ -318,6 +402,16 @@ async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url
         assert await migrated.schema_version() == schema.SCHEMA_VERSION
         states = await migrated.sync_feeds([SPEC], NOW)
         assert states["news"].moved_url is None
+        assert await migrated.delivery_counts() == {
+            DeliveryState.PENDING: 1,
+            DeliveryState.SENT: 1,
+        }
+        (alert,) = await migrated.claim_due(NOW, timedelta(seconds=60), 10)
+        assert (alert.chat, alert.rule_ids, alert.matched_terms) == (
+            "42",
+            ("drones", "ucav"),
+            ("TB2", "UCAV"),
+        )
     finally:
         await migrated.close()
 

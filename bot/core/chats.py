@@ -9,6 +9,7 @@ reachability belong to the whole chat: those use :func:`base_chat`.
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 TARGET_RE = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})(?:/(\d{1,10}))?$")
 
@@ -33,3 +34,14 @@ def with_topic(chat: str, topic: int | None) -> str:
 def is_person(target: str) -> bool:
     """Private chats have positive ids; groups and channels are negative or @names."""
     return target.isdigit()
+
+
+class ChatStatus(StrEnum):
+    """Whether the bot can post in a chat; the value is what the database stores."""
+
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    """The bot was removed, blocked or demoted: deliveries are held until it is back."""
+    MIGRATED = "migrated"
+    """The chat lives on under another id (a group upgraded to a supergroup, or a
+    ``@username`` resolved to its chat's id)."""

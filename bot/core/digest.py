@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Literal
 
+from bot.core.localtime import FORMAT
 from bot.core.models import Alert
 from bot.core.render import MAX_LABEL, shorten, utf16_len
 
@@ -140,6 +141,19 @@ def release_time(
     return end if end is not None else release
 
 
+def alert_release(now: datetime, prefs: ChatPrefs, alert: Alert) -> datetime | None:
+    """When a message carrying several rules may be sent: at once (None) if any of its rules
+    is due now, else when the first of them is released. So a story goes out once, at the
+    earliest moment one of its rules allows, and is never repeated by a later digest."""
+    earliest: datetime | None = None
+    for rule in alert.rules:
+        release = release_time(now, prefs, rule.rule_id, urgent=rule.urgent)
+        if release is None or release <= now:
+            return None
+        earliest = release if earliest is None else min(earliest, release)
+    return earliest
+
+
 # -- rendering --------------------------------------------------------------------------------
 
 MAX_PART = 3900
@@ -164,8 +178,11 @@ def _item(alert: Alert, tz: tzinfo) -> tuple[str, str]:
     story = alert.story
     title = shorten(story.title or "(untitled)", MAX_ITEM_TITLE)
     feed = shorten(alert.feed_title, MAX_LABEL)
-    when = story.published.astimezone(tz).strftime("%d %b %H:%M") if story.published else ""
-    meta = " · ".join(p for p in (feed, when) if p)
+    when = story.published.astimezone(tz).strftime(FORMAT) if story.published else ""
+    also = ", ".join(shorten(r.label, 40) for r in alert.rules[1:4])
+    if len(alert.rules) > 4:
+        also += f" +{len(alert.rules) - 4}"
+    meta = " · ".join(p for p in (feed, when, f"also {also}" if also else "") if p)
     link = story.link
     if not (link and link.lower().startswith(("http://", "https://"))):
         link = None
@@ -178,14 +195,16 @@ def _item(alert: Alert, tz: tzinfo) -> tuple[str, str]:
 
 
 def render_digest(
-    alerts: Sequence[Alert], heading: str, tz: tzinfo, limit: int = MAX_PART
+    alerts: Sequence[Alert], heading: str, tz: tzinfo, tz_name: str = "UTC", limit: int = MAX_PART
 ) -> list[DigestPart]:
-    """The alerts as one or more digest messages, grouped by rule (rules in order of first
-    appearance, stories in the order given), each within ``limit`` visible characters. A part
-    never cuts a story's line; a rule's group continues on the next part under its name."""
+    """The alerts as one or more digest messages, one line per story, grouped by each story's
+    first rule (the others are named on its line; rules in order of first appearance, stories
+    in the order given), each within ``limit`` visible characters, times in the chat's zone. A
+    part never cuts a story's line; a rule's group continues on the next part under its
+    name."""
     groups: dict[str, list[Alert]] = {}
     for alert in alerts:
-        groups.setdefault(alert.rule_id, []).append(alert)
+        groups.setdefault(alert.rules[0].rule_id, []).append(alert)
     esc = html.escape
     # Lines as (html, plain, delivery id or None for a heading).
     parts: list[list[tuple[str, str, int | None]]] = [[]]
@@ -201,7 +220,7 @@ def render_digest(
         size += cost
 
     for rule_alerts in groups.values():
-        rule = shorten(rule_alerts[0].rule_title, MAX_LABEL)
+        rule = shorten(rule_alerts[0].rules[0].label, MAX_LABEL)
         label = f"{rule} ({len(rule_alerts)})"
         heading_line = (f"\n🔎 <b>{esc(label)}</b>", f"\n🔎 {label}", None)
         add(heading_line)
@@ -227,7 +246,7 @@ def render_digest(
     for index, lines in enumerate(parts, start=1):
         counter = f" ({index}/{total})" if total > 1 else ""
         noun = "story" if count == 1 else "stories"
-        title = f"{heading}: {count} {noun}{counter}"
+        title = f"{heading}: {count} {noun}{counter}, times in {tz_name}"
         html_text = "\n".join([f"📰 <b>{esc(title)}</b>", *(h for h, _, _ in lines)])
         plain_text = "\n".join([f"📰 {title}", *(p for _, p, _ in lines)])
         ids = tuple(i for _, _, i in lines if i is not None)

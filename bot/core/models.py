@@ -1,7 +1,9 @@
 """Plain, frozen data records that flow between the core and the edges.
 
 Datetimes are always timezone-aware UTC. Chats are identified by a string: a numeric Telegram
-chat id (``"-1001234"``) or a public ``@username``; both are what the Bot API accepts as chat_id.
+chat id (``"-1001234"``), optionally with a forum topic (``"-1001234/42"``). A public
+``@username`` in a rule's ``notify`` is resolved to the chat's id as soon as Telegram tells it
+(see :mod:`bot.core.routing`).
 """
 
 from __future__ import annotations
@@ -157,42 +159,80 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
-class Alert:
-    """A delivery ready to be rendered and sent: one story, one rule, one chat."""
+class RuleMatch:
+    """One rule that matched a story, as a message shows it."""
 
-    delivery_id: int
-    chat: str
     rule_id: str
-    rule_title: str
-    feed_title: str
-    story: Story
-    matched_terms: tuple[str, ...]
-    attempts: int = 0
-    plain: bool = False
-    """Send without markup (a previous attempt was rejected for its formatting)."""
-    silent: bool = False
-    """Deliver without a notification sound (the rule says so)."""
-    link_preview: bool = False
-    """Let Telegram show a preview of the story's link (the rule says so)."""
+    terms: tuple[str, ...]
+    """The story's own spellings of what matched."""
     priority: int = 0
-    """The rule's priority (:data:`PRIORITIES`) when the delivery was stored."""
+    """See :data:`PRIORITIES`."""
+    title: str = ""
+    """The rule's title in the configuration in force (filled in before rendering)."""
+    silent: bool = False
+    link_preview: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.title or self.rule_id
 
     @property
     def urgent(self) -> bool:
-        """Urgent alerts are sent even during the chat's quiet hours."""
         return self.priority >= URGENT
 
 
 @dataclass(frozen=True, slots=True)
+class Alert:
+    """A delivery ready to be rendered and sent: one story to one chat, with every rule that
+    matched it for that chat (at least one)."""
+
+    delivery_id: int
+    chat: str
+    story: Story
+    rules: tuple[RuleMatch, ...]
+    feed_title: str
+    attempts: int = 0
+    plain: bool = False
+    """Send without markup (a previous attempt was rejected for its formatting)."""
+    digest: bool = False
+    """Deferred earlier for a digest or quiet hours: goes out inside a digest message."""
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(r.rule_id for r in self.rules)
+
+    @property
+    def matched_terms(self) -> tuple[str, ...]:
+        """Every rule's terms, each once, in order."""
+        return tuple(dict.fromkeys(t for r in self.rules for t in r.terms))
+
+    @property
+    def priority(self) -> int:
+        return max((r.priority for r in self.rules), default=0)
+
+    @property
+    def silent(self) -> bool:
+        """Without a notification sound only when every rule asks for it."""
+        return bool(self.rules) and all(r.silent for r in self.rules)
+
+    @property
+    def link_preview(self) -> bool:
+        return any(r.link_preview for r in self.rules)
+
+
+@dataclass(frozen=True, slots=True)
 class NewDelivery:
-    """A delivery the pipeline decided on, keyed by the story it belongs to."""
+    """A message the routing stage decided on: one story (by key) to one chat, carrying every
+    rule that matched it for that chat."""
 
     story_key: str
-    rule_id: str
     chat: str
-    matched_terms: tuple[str, ...]
-    priority: int = 0
-    """See :data:`PRIORITIES`: higher leaves the queue first."""
+    rules: tuple[RuleMatch, ...]
+
+    @property
+    def priority(self) -> int:
+        """Higher leaves the queue first."""
+        return max((r.priority for r in self.rules), default=0)
 
 
 PRIORITIES: dict[str, int] = {"low": -1, "normal": 0, "high": 1, "urgent": 2}

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
+from bot.core.localtime import show_time
 from bot.core.models import Alert
 
 MAX_MESSAGE = 4096
@@ -21,6 +22,10 @@ MAX_LABEL = 120
 """Feed and rule names as shown in an alert."""
 MAX_TERMS = 300
 SNIPPET = 350
+MAX_RULES_SHOWN = 8
+"""Rules named in one alert; more are counted ("and 3 more rules")."""
+MAX_RULE_BUTTONS = 3
+"""Rules offered as buttons under one alert (two buttons each)."""
 
 
 def utf16_len(text: str) -> int:
@@ -52,44 +57,61 @@ def _safe_link(link: str | None) -> str | None:
     return None
 
 
-def _when(published: datetime | None) -> str:
-    return published.strftime("%Y-%m-%d %H:%M UTC") if published else ""
+def _when(published: datetime | None, tz: tzinfo, tz_name: str) -> str:
+    return show_time(published, tz, tz_name) if published else ""
 
 
-def _parts(alert: Alert, snippet_limit: int) -> tuple[str, str, str, str]:
+def _parts(
+    alert: Alert, snippet_limit: int, tz: tzinfo, tz_name: str
+) -> tuple[str, str, str, list[tuple[str, str]]]:
+    """Title, snippet, source line, and (rule label, its terms) for each rule shown."""
     story = alert.story
     title = shorten(story.title or "(untitled)", MAX_TITLE)
     snippet = shorten(story.summary or story.content, snippet_limit) if snippet_limit > 0 else ""
     feed = shorten(alert.feed_title, MAX_LABEL)
-    source = " · ".join(p for p in (feed, _when(story.published)) if p)
-    terms = shorten(", ".join(alert.matched_terms), MAX_TERMS)
-    return title, snippet, source, terms
+    source = " · ".join(p for p in (feed, _when(story.published, tz, tz_name)) if p)
+    shown = alert.rules[:MAX_RULES_SHOWN]
+    term_limit = max(60, MAX_TERMS // max(1, len(shown)))  # several rules share the room
+    rules = [(shorten(r.label, MAX_LABEL), shorten(", ".join(r.terms), term_limit)) for r in shown]
+    return title, snippet, source, rules
 
 
-Action = tuple[str, str]
-"""Something a person can do from under an alert: (``mute`` or ``unsubscribe``, rule id)."""
+def _more_rules(alert: Alert) -> str:
+    more = len(alert.rules) - MAX_RULES_SHOWN
+    return f"🔎 … and {more} more rule{'s' if more > 1 else ''}" if more > 0 else ""
+
+
+Action = tuple[str, str, str]
+"""Something a person can do from under an alert: (``mute`` or ``unsubscribe``, rule id, the
+rule's label when the alert names several rules, else "")."""
 
 
 def alert_actions(alert: Alert) -> tuple[Action, ...]:
-    """The actions offered under an alert. Only in private chats: in a group or channel the
-    buttons would let anyone there change the chat's subscriptions."""
-    if alert.chat.isdigit():  # positive ids are people; groups and channels are negative
-        return (("mute", alert.rule_id), ("unsubscribe", alert.rule_id))
-    return ()
+    """The actions offered under an alert: mute and unsubscribe, for each of its first rules.
+    Only in private chats: in a group or channel the buttons would let anyone there change the
+    chat's subscriptions."""
+    if not alert.chat.isdigit():  # positive ids are people; groups and channels are negative
+        return ()
+    several = len(alert.rules) > 1
+    return tuple(
+        (kind, r.rule_id, shorten(r.label, 24) if several else "")
+        for r in alert.rules[:MAX_RULE_BUTTONS]
+        for kind in ("mute", "unsubscribe")
+    )
 
 
-def render_html(alert: Alert) -> str:
-    """The alert as Telegram HTML."""
+def render_html(alert: Alert, tz: tzinfo = UTC, tz_name: str = "UTC") -> str:
+    """The alert as Telegram HTML, its times in the chat's zone."""
     limit = SNIPPET
     while True:
-        text = _html(alert, limit)
-        if utf16_len(render_plain(alert, limit)) <= MAX_MESSAGE or limit == 0:
+        text = _html(alert, limit, tz, tz_name)
+        if utf16_len(render_plain(alert, tz, tz_name, limit)) <= MAX_MESSAGE or limit == 0:
             return text
         limit = max(0, limit - 200)
 
 
-def _html(alert: Alert, snippet_limit: int) -> str:
-    title, snippet, source, terms = _parts(alert, snippet_limit)
+def _html(alert: Alert, snippet_limit: int, tz: tzinfo, tz_name: str) -> str:
+    title, snippet, source, rules = _parts(alert, snippet_limit, tz, tz_name)
     esc = html.escape
     link = _safe_link(alert.story.link)
     head = f'<a href="{esc(link, quote=True)}">{esc(title)}</a>' if link else esc(title)
@@ -98,8 +120,10 @@ def _html(alert: Alert, snippet_limit: int) -> str:
         lines.append(highlight(snippet, alert.matched_terms))
     if source:
         lines.append(f"<i>{esc(source)}</i>")
-    rule = shorten(alert.rule_title, MAX_LABEL)
-    lines.append(f"🔎 {esc(rule)}" + (f": <b>{esc(terms)}</b>" if terms else ""))
+    for rule, terms in rules:
+        lines.append(f"🔎 {esc(rule)}" + (f": <b>{esc(terms)}</b>" if terms else ""))
+    if more := _more_rules(alert):
+        lines.append(esc(more))
     return "\n".join(lines)
 
 
@@ -122,9 +146,11 @@ def highlight(text: str, terms: tuple[str, ...]) -> str:
     return "".join(out)
 
 
-def render_plain(alert: Alert, snippet_limit: int = SNIPPET) -> str:
+def render_plain(
+    alert: Alert, tz: tzinfo = UTC, tz_name: str = "UTC", snippet_limit: int = SNIPPET
+) -> str:
     """The alert as plain text: the fallback form, and what the console prints."""
-    title, snippet, source, terms = _parts(alert, snippet_limit)
+    title, snippet, source, rules = _parts(alert, snippet_limit, tz, tz_name)
     lines = [title]
     if snippet:
         lines.append(snippet)
@@ -133,8 +159,10 @@ def render_plain(alert: Alert, snippet_limit: int = SNIPPET) -> str:
         lines.append(link)
     if source:
         lines.append(source)
-    rule = shorten(alert.rule_title, MAX_LABEL)
-    lines.append(f"🔎 {rule}" + (f": {terms}" if terms else ""))
+    for rule, terms in rules:
+        lines.append(f"🔎 {rule}" + (f": {terms}" if terms else ""))
+    if more := _more_rules(alert):
+        lines.append(more)
     text = "\n".join(lines)
     if utf16_len(text) > MAX_MESSAGE:
         text = shorten(text, MAX_MESSAGE)

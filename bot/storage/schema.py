@@ -137,20 +137,38 @@ subscriptions = Table(
     metadata,
     Column("chat", String(64), primary_key=True),
     Column("rule_id", String(64), primary_key=True),
-    Column("muted_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
 )
 Index("ix_subscriptions_rule", subscriptions.c.rule_id)
 
+mutes = Table(
+    "mutes",
+    metadata,
+    # A rule muted for a chat (by subscription or by a rule's notify list) until a time.
+    Column("chat", String(64), primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("muted_until", UTCDateTime, nullable=False),
+)
+
+chat_aliases = Table(
+    "chat_aliases",
+    metadata,
+    # Another name of a chat: "@username", or the old id of a group that became a supergroup.
+    Column("alias", String(64), primary_key=True),
+    Column("chat", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,
+    # One message of one story to one chat (see bot.core.outbox for its states).
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
-    Column("rule_id", String(64), nullable=False),
     Column("chat", String(64), nullable=False),
-    Column("matched_terms", Text, nullable=False, default="[]"),
     Column("status", String(16), nullable=False, default="pending"),
+    Column("digest", Boolean, nullable=False, default=False),
+    Column("priority", Integer, nullable=False, default=0),
     Column("attempts", Integer, nullable=False, default=0),
     Column("plain", Boolean, nullable=False, default=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
@@ -158,13 +176,30 @@ deliveries = Table(
     Column("sent_at", UTCDateTime),
     Column("message_id", BigInteger),
     Column("last_error", Text),
-    Column("priority", Integer, nullable=False, server_default=text("0")),
-    UniqueConstraint("story_id", "rule_id", "chat", name="uq_deliveries_story_rule_chat"),
+    UniqueConstraint("story_id", "chat", name="uq_deliveries_story_chat"),
 )
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_deliveries_chat", deliveries.c.chat, deliveries.c.status)
 
-SCHEMA_VERSION = 4
+delivery_rules = Table(
+    "delivery_rules",
+    metadata,
+    # The rules a delivery's message names, with the story's terms that matched each.
+    Column(
+        "delivery_id",
+        Id,
+        ForeignKey("deliveries.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("rule_id", String(64), primary_key=True),
+    Column("terms", Text, nullable=False, default="[]"),
+    Column("priority", Integer, nullable=False, default=0),
+    # Position of the rule in its message (the first one is the message's main rule).
+    Column("position", Integer, nullable=False, default=0),
+)
+Index("ix_delivery_rules_rule", delivery_rules.c.rule_id)
+
+SCHEMA_VERSION = 5
 
 
 def _v2_feed_moved_url(connection: Connection) -> None:
@@ -196,12 +231,107 @@ def _v4_digests(connection: Connection) -> None:
     digest_prefs.create(connection)
 
 
+_V4_STATUS = {"digest": "waiting", "dropped": "cancelled"}
+
+
+def _v5_one_message_per_story(connection: Connection) -> None:
+    """Version 5: a delivery is one message of one story to one chat, naming every rule that
+    matched (``delivery_rules``); delivery states are those of :mod:`bot.core.outbox`; rule
+    mutes apply to any rule reaching a chat (``mutes``); chats have aliases."""
+    dialect = connection.dialect.name
+    for table in (mutes, chat_aliases):
+        table.create(connection)
+    connection.execute(
+        text(
+            "INSERT INTO mutes (chat, rule_id, muted_until) SELECT chat, rule_id, muted_until "
+            "FROM subscriptions WHERE muted_until IS NOT NULL"
+        )
+    )
+    connection.execute(text("ALTER TABLE subscriptions DROP COLUMN muted_until"))
+    old = connection.execute(
+        text(
+            "SELECT id, story_id, rule_id, chat, matched_terms, status, attempts, plain, "
+            "next_attempt_at, created_at, sent_at, message_id, last_error, priority "
+            "FROM deliveries ORDER BY id"
+        ).columns(
+            next_attempt_at=UTCDateTime,
+            created_at=UTCDateTime,
+            sent_at=UTCDateTime,
+            plain=Boolean,
+        )
+    ).all()
+    # Rows of one (story, chat) become one delivery: the first one's, or a sent one's.
+    groups: dict[tuple[Any, str], list[Any]] = {}
+    for row in old:
+        groups.setdefault((row.story_id, row.chat), []).append(row)
+    kept, rule_rows = [], []
+    for rows in groups.values():
+        main = next((r for r in rows if r.status == "sent"), rows[0])
+        kept.append(
+            {
+                "id": main.id,
+                "story_id": main.story_id,
+                "chat": main.chat,
+                "status": _V4_STATUS.get(main.status, main.status),
+                "digest": main.status == "digest",
+                "priority": max(r.priority for r in rows),
+                "attempts": main.attempts,
+                "plain": bool(main.plain),
+                "next_attempt_at": main.next_attempt_at,
+                "created_at": main.created_at,
+                "sent_at": main.sent_at,
+                "message_id": main.message_id,
+                "last_error": main.last_error,
+            }
+        )
+        for position, r in enumerate(rows):
+            rule_rows.append(
+                {
+                    "delivery_id": main.id,
+                    "rule_id": r.rule_id,
+                    "terms": r.matched_terms,
+                    "priority": r.priority,
+                    "position": position,
+                }
+            )
+    for name in ("ix_deliveries_due", "ix_deliveries_chat"):
+        connection.execute(text(f"DROP INDEX {name}"))
+    if dialect == "sqlite":
+        # SQLite cannot drop a column of a UNIQUE constraint: the table is rebuilt.
+        connection.execute(text("DROP TABLE deliveries"))
+        deliveries.create(connection)
+    else:
+        connection.execute(text("DELETE FROM deliveries"))
+        connection.execute(
+            text("ALTER TABLE deliveries DROP CONSTRAINT uq_deliveries_story_rule_chat")
+        )
+        for column in ("rule_id", "matched_terms"):
+            connection.execute(text(f"ALTER TABLE deliveries DROP COLUMN {column}"))
+        _add_column(connection, "deliveries", "digest", Boolean())
+        connection.execute(
+            text(
+                "ALTER TABLE deliveries ADD CONSTRAINT uq_deliveries_story_chat "
+                "UNIQUE (story_id, chat)"
+            )
+        )
+        connection.execute(text("ALTER TABLE deliveries ALTER COLUMN digest SET NOT NULL"))
+        connection.execute(text("ALTER TABLE deliveries ALTER COLUMN priority DROP DEFAULT"))
+        for index in deliveries.indexes:
+            index.create(connection)
+    delivery_rules.create(connection)
+    if kept:
+        connection.execute(deliveries.insert(), kept)
+    if rule_rows:
+        connection.execute(delivery_rules.insert(), rule_rows)
+
+
 Migration = Callable[[Connection], Any]
 MIGRATIONS: list[tuple[int, Migration]] = [
     # (version, function that brings a database at version-1 to version), in order.
     (2, _v2_feed_moved_url),
     (3, _v3_mute),
     (4, _v4_digests),
+    (5, _v5_one_message_per_story),
 ]
 
 

@@ -11,6 +11,7 @@ from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ContextTypes
 
+from bot.core.chats import ChatStatus
 from bot.core.htmltext import html_to_text
 from bot.telegram import texts
 from bot.telegram.handlers import Handlers, esc
@@ -80,16 +81,19 @@ class AdminCommands(Handlers):
         title = chat.title or chat.username or chat.first_name
         name = f"@{chat.username}" if chat.username else (chat.title or chat_id)
         now = self.clock()
+        if chat.username and chat.type != ChatType.PRIVATE:
+            # Alerts held under the chat's public name now belong to its id.
+            await self.store.merge_chat(f"@{chat.username}", chat_id, now, reason=f"is {chat_id}")
         if status in (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED):
             reason = "the bot was removed or blocked"
             await self.store.set_chat_status(
-                chat_id, "blocked", now, reason=reason, kind=chat.type, title=title
+                chat_id, ChatStatus.BLOCKED, now, reason=reason, kind=chat.type, title=title
             )
             notice = texts.REMOVED_FROM_CHAT if chat.type != ChatType.PRIVATE else None
         elif chat.type == ChatType.CHANNEL and status != ChatMemberStatus.ADMINISTRATOR:
             await self.store.set_chat_status(
                 chat_id,
-                "blocked",
+                ChatStatus.BLOCKED,
                 now,
                 reason="the bot is not an admin of this channel",
                 kind=chat.type,
@@ -97,7 +101,9 @@ class AdminCommands(Handlers):
             )
             notice = texts.NOT_CHANNEL_ADMIN
         else:
-            await self.store.set_chat_status(chat_id, "active", now, kind=chat.type, title=title)
+            await self.store.set_chat_status(
+                chat_id, ChatStatus.ACTIVE, now, kind=chat.type, title=title
+            )
             notice = None
         log.info("bot membership in chat %s is now %s", chat_id, status)
         if notice is not None and self.notify_admins is not None:

@@ -47,15 +47,15 @@ def parse(value: str, rules: Iterable[Rule]) -> tuple[str, Rule | None, int | No
 
 
 def alert_keyboard(actions: Sequence[Action]) -> InlineKeyboardMarkup | None:
-    """The buttons under an alert."""
+    """The buttons under an alert: one row per rule, named when the alert has several."""
     if not actions:
         return None
     labels = {"mute": texts.BUTTON_MUTE_24H, "unsubscribe": texts.BUTTON_UNSUBSCRIBE}
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(labels[kind], callback_data=data(kind, rule_id))
-                for kind, rule_id in actions
-            ]
-        ]
-    )
+    named = {"mute": texts.BUTTON_MUTE_RULE_24H, "unsubscribe": texts.BUTTON_UNSUBSCRIBE_RULE}
+    rows: dict[str, list[InlineKeyboardButton]] = {}
+    for kind, rule_id, label in actions:
+        text = named[kind].format(rule=label) if label else labels[kind]
+        rows.setdefault(rule_id, []).append(
+            InlineKeyboardButton(text, callback_data=data(kind, rule_id))
+        )
+    return InlineKeyboardMarkup(list(rows.values()))

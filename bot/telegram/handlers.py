@@ -21,9 +21,10 @@ from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.core.chats import with_topic
+from bot.core.chats import ChatStatus, split_target, with_topic
 from bot.core.digest import ChatPrefs
 from bot.core.htmltext import html_to_text
+from bot.core.localtime import show_time
 from bot.core.ports import SubscriptionStore
 from bot.core.rules import Rule, RuleBook
 from bot.telegram import texts
@@ -45,7 +46,7 @@ def when(moment: datetime | None, prefs: ChatPrefs) -> str:
     unless set)."""
     if moment is None:
         return ""
-    return f"{moment.astimezone(prefs.tz):%Y-%m-%d %H:%M} {prefs.tz_name}"
+    return show_time(moment, prefs.tz, prefs.tz_name)
 
 
 def suggest(wanted: str, known: list[str]) -> list[str]:
@@ -129,8 +130,23 @@ class Handlers:
         if chat is not None:
             title = chat.title or chat.username or chat.first_name
             await self.store.set_chat_status(
-                str(chat.id), "active", self.clock(), kind=chat.type, title=title
+                str(chat.id), ChatStatus.ACTIVE, self.clock(), kind=chat.type, title=title
             )
+
+    async def _rules_reaching(self, chat: str) -> dict[str, bool]:
+        """The rules that reach ``chat``: rule id -> True when by subscription, False when
+        only by a rule's ``notify`` list (whatever name it gives the chat there)."""
+        aliases = await self.store.aliases()
+
+        def resolved(target: str) -> str:
+            base, topic = split_target(target)
+            return with_topic(aliases.get(base, base), topic)
+
+        reaching = {
+            r.id: False for r in self.rules().rules if chat in {resolved(t) for t in r.notify}
+        }
+        reaching.update(dict.fromkeys(await self.store.subscriptions_of(chat), True))
+        return reaching
 
     def _find(self, rule_id: str) -> tuple[Rule | None, str | None]:
         """The rule with that id, or None and an answer explaining why not."""

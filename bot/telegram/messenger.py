@@ -129,6 +129,15 @@ class TelegramMessenger:
             raise map_error(chat, exc) from exc
         return message.message_id
 
+    async def resolve(self, name: str) -> str | None:
+        """The numeric id of the chat ``@name`` (getChat), or None if Telegram cannot say."""
+        try:
+            chat = await self.bot.get_chat(name)
+        except TelegramError as exc:
+            log.info("cannot resolve chat %s now: %s", name, map_error(name, exc))
+            return None
+        return str(chat.id)
+
     async def notify_admins(self, text: str) -> None:
         for admin in self.admins:
             try:

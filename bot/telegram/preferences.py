@@ -113,11 +113,13 @@ class PreferenceCommands(Handlers):
             until_text = when(until, await self._prefs(chat)) if until else ""
             await self._reply(update, text.format(until=until_text))
             return
-        if not await self.store.mute(chat, wanted, until, now):
+        reaching = await self._rules_reaching(chat)
+        if wanted not in reaching:
             answer = texts.NOT_SUBSCRIBED.format(id=esc(wanted))
-            answer += did_you_mean(suggest(wanted, await self.store.subscriptions_of(chat)))
+            answer += did_you_mean(suggest(wanted, list(reaching)))
             await self._reply(update, answer)
             return
+        await self.store.mute(chat, wanted, until, now)
         rule = self.rules().by_id.get(wanted)
         title = esc(rule.title if rule else wanted)
         text = texts.MUTED if until else texts.UNMUTED
@@ -221,7 +223,7 @@ class PreferenceCommands(Handlers):
         chat = self._chat(update)
         now = self.clock()
         prefs = await self._prefs(chat)
-        chat_muted, subscriptions = await self.store.chat_settings(chat)
+        chat_muted, subscriptions, mutes = await self.store.chat_settings(chat, now)
         lines = [texts.SETTINGS_TIMEZONE.format(tz=esc(prefs.tz_name), local=_local(prefs, now))]
         if prefs.quiet is not None:
             lines.append(
@@ -234,11 +236,11 @@ class PreferenceCommands(Handlers):
         lines.append(
             texts.SETTINGS_DIGEST.format(digest=_describe(prefs.digest_for(ALL_RULES), prefs))
         )
-        if chat_muted is not None and chat_muted > now:
+        if chat_muted is not None:
             lines.append(texts.SETTINGS_MUTED.format(until=when(chat_muted, prefs)))
         book = self.rules()
-        by_config = [r.id for r in book.rules if chat in r.notify]
-        topics = list(dict.fromkeys([*subscriptions, *by_config]))
+        reaching = await self._rules_reaching(chat)
+        topics = list(dict.fromkeys([*subscriptions, *reaching]))
         lines.append(texts.SETTINGS_TOPICS)
         if not topics:
             lines.append(texts.SETTINGS_NO_TOPICS)
@@ -248,9 +250,10 @@ class PreferenceCommands(Handlers):
             own = prefs.digests.get(rule_id)
             if own is not None:
                 extra.append(_describe(own, prefs))
-            muted = subscriptions.get(rule_id)
-            if muted is not None and muted > now:
-                extra.append(texts.MUTED_UNTIL.format(until=when(muted, prefs)).strip(" ()"))
+            if rule_id in mutes:
+                extra.append(
+                    texts.MUTED_UNTIL.format(until=when(mutes[rule_id], prefs)).strip(" ()")
+                )
             if rule_id not in subscriptions:
                 extra.append(texts.SETTINGS_BY_CONFIG.strip(" ()"))
             lines.append(

@@ -155,6 +155,11 @@ class _ReadyMessenger:
             chat, html, plain, actions, silent=silent, link_preview=link_preview
         )
 
+    async def resolve(self, name: str) -> str | None:
+        if not self.runtime.ready.is_set():
+            return None
+        return await self.inner.resolve(name)
+
     async def notify_admins(self, text: str) -> None:
         if self.runtime.ready.is_set():
             await self.inner.notify_admins(text)

@@ -12,6 +12,7 @@ from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.core.chats import ChatStatus
 from bot.core.render import shorten
 from bot.telegram import buttons, texts
 from bot.telegram.handlers import Handlers, did_you_mean, esc, plain, suggest, when
@@ -123,7 +124,7 @@ class SubscriptionCommands(Handlers):
             await self._reply(update, texts.CHANNEL_BOT_NOT_ADMIN.format(channel=esc(name)))
             return None
         await self.store.set_chat_status(
-            str(chat.id), "active", self.clock(), kind=chat.type, title=chat.title or name
+            str(chat.id), ChatStatus.ACTIVE, self.clock(), kind=chat.type, title=chat.title or name
         )
         return str(chat.id), name
 
@@ -175,24 +176,23 @@ class SubscriptionCommands(Handlers):
 
     async def mine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = self._chat(update)
-        chat_muted, subscriptions = await self.store.chat_settings(chat)
+        chat_muted, subscriptions, mutes = await self.store.chat_settings(chat, self.clock())
         if not subscriptions:
             await self._reply(update, texts.MINE_EMPTY)
             return
         prefs = await self._prefs(chat)
         book = self.rules()
-        now = self.clock()
         lines = []
-        for rule_id, muted in subscriptions.items():
+        for rule_id in subscriptions:
             rule = book.by_id.get(rule_id)
             line = texts.RULE_LINE.format(
                 mark="✅", id=esc(rule_id), title=esc(rule.title if rule else "?")
             )
-            if muted is not None and muted > now:
-                line += texts.MUTED_UNTIL.format(until=when(muted, prefs))
+            if rule_id in mutes:
+                line += texts.MUTED_UNTIL.format(until=when(mutes[rule_id], prefs))
             lines.append(line)
         header = texts.MINE_HEADER
-        if chat_muted is not None and chat_muted > now:
+        if chat_muted is not None:
             header = texts.MINE_ALL_MUTED.format(until=when(chat_muted, prefs)) + header
         await self._send_lines(update, header, lines)
 
@@ -226,8 +226,11 @@ class SubscriptionCommands(Handlers):
             answer = texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED
         else:  # mute, from under an alert: for 24 hours
             until = now + timedelta(hours=24)
-            muted = await self.store.mute(chat_id, rule.id, until, now)
-            answer = texts.MUTED if muted else texts.NOT_SUBSCRIBED
+            if rule.id in await self._rules_reaching(chat_id):
+                await self.store.mute(chat_id, rule.id, until, now)
+                answer = texts.MUTED
+            else:
+                answer = texts.NOT_SUBSCRIBED
             until_text = when(until, await self._prefs(chat_id))
         await query.answer(
             plain(answer.format(title=esc(rule.title), id=esc(rule.id), until=until_text))

@@ -1,0 +1,33 @@
+"""What the admins' /status shows: feeds, rules, the outbox by state, uptime. Pure text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from bot.core.health import FeedHealth, summary
+from bot.core.outbox import DeliveryState
+
+
+def status_report(
+    rows: Sequence[FeedHealth],
+    rules: int,
+    rules_error: str | None,
+    deliveries: Mapping[DeliveryState, int],
+    uptime: str,
+) -> str:
+    counts = summary(rows)
+    n = deliveries.get
+    lines = [
+        f"Feeds: {len(rows)} ({counts['ok']} ok, {counts['failing']} failing, "
+        f"{counts['disabled']} disabled, {counts['new']} not polled yet)",
+        f"Rules: {rules} in force"
+        + (f"; last reload refused: {rules_error.splitlines()[0]}" if rules_error else ""),
+        f"Queue: {n(DeliveryState.PENDING, 0) + n(DeliveryState.LEASED, 0)} pending, "
+        f"{n(DeliveryState.WAITING, 0)} waiting for a digest or the end of quiet hours, "
+        f"{n(DeliveryState.HELD, 0)} held for unreachable chats, "
+        f"{n(DeliveryState.PARKED, 0)} parked, {n(DeliveryState.SENT, 0)} sent",
+        f"Uptime: {uptime}",
+    ]
+    failing = [r for r in rows if r.status in ("failing", "disabled")]
+    lines.extend(f"⚠ {r.name}: {r.status}, {r.details}" for r in failing[:10])
+    return "\n".join(lines)
