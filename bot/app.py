@@ -94,6 +94,7 @@ class App:
             read_timeout=polling.timeout.total_seconds(),
             max_redirects=polling.max_redirects,
             max_connections=polling.concurrency,
+            allow_private_redirects=polling.allow_private_redirects,
         )
         self.parser = ParserPool(options.parse_workers)
         self.telegram: TelegramRuntime | None = None
@@ -281,6 +282,7 @@ async def fetch_stories(url: str, config: Config) -> list[Story]:
         read_timeout=polling.timeout.total_seconds(),
         max_redirects=polling.max_redirects,
         max_connections=1,
+        allow_private_redirects=polling.allow_private_redirects,
     ) as client:
         fetcher = Fetcher(
             client, max_body=polling.max_body, total_timeout=polling.timeout.total_seconds()

@@ -216,6 +216,9 @@ async def _run(config: Config, *, once: bool) -> int:
                 app.sender.stats.sent,
                 pending,
             )
+            if results and len(failed) == len(results):
+                log.error("every feed failed")
+                return 1
             return 0
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -107,6 +107,9 @@ class PollingSettings(_Model):
     max_body: ByteSize = 10 * 2**20
     """Bodies larger than this (after decompression) are abandoned."""
     max_redirects: int = Field(5, ge=0, le=20)
+    allow_private_redirects: bool = False
+    """Follow a redirect to a loopback, private or link-local address on another host or
+    port (off: a public feed cannot send the bot into the local network)."""
     concurrency: int = Field(32, ge=1, le=500)
     """Feeds fetched at once. Mostly the polls wait on the network, so this is what bounds a
     round of many feeds: 2,000 feeds of 200 ms each take 40 s at 10, 13 s at 32."""

@@ -1,4 +1,4 @@
-"""Logging set-up, with secrets redacted from every line.
+"""Logging set-up, with secrets redacted and control characters removed from every line.
 
 The bot token travels inside Bot API URLs (``/bot<token>/sendMessage``), which HTTP libraries
 like to log; a filter on the handler removes any configured secret, and anything shaped like a
@@ -14,6 +14,9 @@ from collections.abc import Iterable
 from typing import TextIO
 
 _TOKEN_SHAPE = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
+# Terminal escapes, other C0/C1 controls and bidi overrides from feeds or users must not
+# reach a log line (they could rewrite or hide what an operator reads); newlines and tabs stay.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 REDACTED = "[REDACTED]"
 
 
@@ -27,7 +30,7 @@ class RedactSecrets(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
-        return _TOKEN_SHAPE.sub(REDACTED, text)
+        return _CONTROLS.sub("\ufffd", _TOKEN_SHAPE.sub(REDACTED, text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = self.redact(record.getMessage())

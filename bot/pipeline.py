@@ -126,6 +126,8 @@ class Pipeline:
             return await self._failed(spec, state, exc, started)
         if parsed.warning:
             log.info("feed %s: ill-formed but readable (%s)", spec.name, parsed.warning)
+        if parsed.skipped:
+            log.warning("feed %s: %d unreadable items skipped", spec.name, parsed.skipped)
         return await self._ingest(spec, state, fetched, parsed.stories, parsed.ttl, started)
 
     async def _ingest(

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, Problem
 from bot.core.rules import RuleBook
 from bot.rulefiles import load_rules, rules_fingerprint
 
@@ -55,7 +55,12 @@ class RuleReloader:
         self._fingerprint = rules_fingerprint(self.rules_path)
         try:
             book = load_rules(self.rules_path, self.feed_tags).book(self.feed_tags)
-        except ConfigError as exc:
+        except Exception as exc:  # a bug or a hostile file must not stop the bot either
+            if not isinstance(exc, ConfigError):
+                log.exception("loading the rules failed")
+                exc = ConfigError(
+                    [Problem(str(self.rules_path), f"cannot load: {type(exc).__name__}: {exc}")]
+                )
             report = str(exc)
             # Recorded before anyone is told, so that /status agrees with the notice.
             new_error, self.error = report != self.error, report

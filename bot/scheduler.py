@@ -108,6 +108,12 @@ class FeedScheduler:
                     return
                 try:
                     next_at = await self._poll(feed)
+                except asyncio.CancelledError:
+                    if not self.stopping():
+                        raise
+                    # Cut short by shutdown after its grace period: expected, not an error.
+                    log.info("poll of feed %s stopped by shutdown", feed)
+                    return
                 except Exception:
                     # A bug in one poll must not end that feed's polling for good.
                     log.exception("poll of feed %s failed unexpectedly", feed)
@@ -118,6 +124,10 @@ class FeedScheduler:
             self._polling.discard(feed)
             if task is not None:
                 self._running.discard(task)
+
+    def stopping(self) -> bool:
+        """True once :meth:`shutdown` began."""
+        return self._stopping
 
     async def shutdown(self, grace: float = 10.0) -> None:
         """Start no more polls; let the running ones finish for up to ``grace`` seconds."""

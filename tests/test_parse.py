@@ -8,11 +8,14 @@ import csv
 import re
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.core.errors import ParseError
+from bot.core.models import Story
 from bot.core.render import render_html
+from bot.feeds import parse as parse_module
 from bot.feeds.parse import parse_feed
 from tests.builders import alert as build_alert
 from tests.fakes.telegram_html import parse_telegram_html_entities, telegram_length
@@ -107,3 +110,39 @@ def test_feedparser_cases_never_leak_markup_into_alerts(path: Path) -> None:
             if entity["type"] == "text_link":
                 assert entity["url"].lower().startswith(("http://", "https://"))
         assert not _DANGEROUS.search(html.replace("&lt;", "").replace("&gt;", ""))
+
+
+LONE_SURROGATE_FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<item><title>Good one</title><link>https://a.invalid/1</link><guid>1</guid></item>
+<item><title>Bad &#55357; item &#x110000; &#0;</title><link>https://a.invalid/2</link>
+<guid>2</guid><description>pair &#55357;&#56832; kept &#8217;</description></item>
+<item><title>Good two</title><link>https://a.invalid/3</link><guid>3</guid></item>
+</channel></rss>"""
+
+
+def test_a_lone_surrogate_reference_spoils_one_item_not_the_feed() -> None:
+    parsed = parse_feed("f", LONE_SURROGATE_FEED, "https://a.invalid/feed")
+    assert [s.title for s in parsed.stories] == [
+        "Good one",
+        "Bad \ufffd item \ufffd \ufffd",
+        "Good two",
+    ]
+    assert parsed.stories[1].summary == "pair 😀 kept ’"  # a pair written as two references
+    for story in parsed.stories:
+        story.title.encode("utf-8")  # every text can be stored and sent
+
+
+def test_an_item_that_cannot_be_read_is_skipped_and_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = parse_module._story
+
+    def fragile(feed: str, entry: Any, base: str, language: str | None) -> Story | None:
+        if entry.get("title") == "Good two":
+            raise ValueError("unreadable")
+        return real(feed, entry, base, language)
+
+    monkeypatch.setattr(parse_module, "_story", fragile)
+    parsed = parse_feed("f", LONE_SURROGATE_FEED, "https://a.invalid/feed")
+    assert [s.title for s in parsed.stories] == ["Good one", "Bad \ufffd item \ufffd \ufffd"]
+    assert parsed.skipped == 1

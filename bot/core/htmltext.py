@@ -64,8 +64,15 @@ _SKIP = frozenset(
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _LINES = re.compile(r"\s*\n\s*")
 _TAG_HINT = re.compile(r"<[A-Za-z/!]|&[#A-Za-z]")
-# Control characters (C0 but the whitespace ones, DEL, C1) and noncharacters: never text.
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+# Control characters (C0 but the whitespace ones, DEL, C1), noncharacters, and the bidi
+# embedding, override and isolate controls (which can make text read as other text): never
+# text we keep, send or log.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control, bidi override and noncharacter code points."""
+    return _CONTROL.sub("", text)
 
 
 class _TextExtractor(HTMLParser):
@@ -110,7 +117,7 @@ def html_to_text(value: str, *, single_line: bool = False) -> str:
         text = "".join(parser.parts)
     else:
         text = html.unescape(value)
-    text = _CONTROL.sub("", text)
+    text = strip_controls(text)
     text = _SPACES.sub(" ", text)
     text = _LINES.sub(" " if single_line else "\n", text).strip()
     return unicodedata.normalize("NFC", text)

@@ -281,3 +281,5 @@ class ParsedFeed:
     """RSS <ttl>: how long the publisher says the feed may be cached."""
     warning: str | None = None
     """Set when the body was ill-formed but stories could still be read."""
+    skipped: int = 0
+    """Items that could not be read and were left out (the others are kept)."""

@@ -4,16 +4,20 @@ Conditional GET (ETag, Last-Modified) so an unchanged feed costs one small reque
 body so an unchanged body is never parsed again; a total time limit on top of httpx's connect and
 read time-outs; the body streamed and abandoned past the size limit, counted after
 decompression so that a gzip bomb is cut off too; redirects bounded, and a move is noticed when
-every hop was permanent.
+every hop was permanent. A redirect may not downgrade https to http or leave http(s), and,
+unless the configuration allows it, may not lead to a loopback, private or link-local address
+other than the host and port it came from.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import re
+import socket
 import zlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -29,6 +33,63 @@ ACCEPT = (
 )
 
 
+class RedirectRefused(Exception):
+    """A redirect the fetcher will not follow."""
+
+
+def _is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_unspecified
+    )
+
+
+async def _private_host(host: str, port: int) -> bool:
+    """Whether ``host`` is, or resolves to, a non-public address."""
+    try:
+        return _is_private(host)
+    except ValueError:
+        pass  # a name, not an address
+    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain") or host.endswith(
+        ".localhost"
+    ):
+        return True
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False  # unresolvable: the request itself will fail and say so
+    return any(_is_private(str(info[4][0])) for info in infos)
+
+
+def redirect_guard(allow_private: bool) -> Callable[[httpx.Response], Awaitable[None]]:
+    """A response hook refusing redirects that downgrade or leave http(s), and (unless
+    ``allow_private``) those to a non-public address on another host or port."""
+
+    async def check(response: httpx.Response) -> None:
+        location = response.headers.get("Location")
+        if not response.is_redirect or location is None:
+            return
+        source = response.request.url
+        try:
+            target = source.join(location)
+        except httpx.InvalidURL:
+            return  # httpx refuses it on its own
+        if target.scheme not in ("http", "https") or (
+            source.scheme == "https" and target.scheme == "http"
+        ):
+            raise RedirectRefused(f"redirect from {source.scheme} to {target.scheme} refused")
+        same_origin = (target.host, target.port) == (source.host, source.port)
+        if allow_private or same_origin:
+            return
+        port = target.port or (443 if target.scheme == "https" else 80)
+        if await _private_host(target.host, port):
+            raise RedirectRefused(f"redirect to the non-public address {target.host} refused")
+
+    return check
+
+
 def make_client(
     *,
     user_agent: str,
@@ -36,9 +97,11 @@ def make_client(
     read_timeout: float,
     max_redirects: int,
     max_connections: int,
+    allow_private_redirects: bool = False,
 ) -> httpx.AsyncClient:
     """The shared HTTP client: one connection pool reused across every poll."""
     return httpx.AsyncClient(
+        event_hooks={"response": [redirect_guard(allow_private_redirects)]},
         headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
         follow_redirects=True,
@@ -87,6 +150,8 @@ class Fetcher:
                 return await self._get(feed, url, headers)
         except TimeoutError:
             raise FeedError(feed, f"timed out after {self.total_timeout:g}s") from None
+        except RedirectRefused as exc:
+            raise FeedError(feed, str(exc)) from exc
         except httpx.TooManyRedirects as exc:
             raise FeedError(feed, "too many redirects") from exc
         except httpx.TimeoutException as exc:

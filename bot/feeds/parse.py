@@ -12,7 +12,12 @@ from __future__ import annotations
 import asyncio
 import calendar
 import hashlib
+import logging
 import multiprocessing
+import os
+import re
+import threading
+import time
 import unicodedata
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -22,12 +27,51 @@ from urllib.parse import urljoin
 import feedparser
 
 from bot.core.errors import ParseError
-from bot.core.htmltext import html_to_text
+from bot.core.htmltext import html_to_text, strip_controls
 from bot.core.models import ParsedFeed, Story
 
 # feedparser "problems" that say nothing about the feed's health: a server that sends no or a
 # generic content type, or declares one encoding in HTTP and another in XML.
 _BENIGN = frozenset({"NonXMLContentType", "CharacterEncodingOverride"})
+
+log = logging.getLogger(__name__)
+
+_REF = rb"&#([xX][0-9a-fA-F]{1,8}|[0-9]{1,10});"
+_CHARREF = re.compile(_REF + b"(?:" + _REF + b")?")
+
+
+def _code_point(ref: bytes) -> int:
+    return int(ref[1:], 16) if ref[:1] in (b"x", b"X") else int(ref)
+
+
+def _valid_code_point(value: int) -> bool:
+    return 0 < value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF
+
+
+def _replace_bad_charrefs(body: bytes) -> bytes:
+    """Character references to code points no text can hold (lone surrogates such as
+    ``&#55357;``, beyond U+10FFFF, NUL) become U+FFFD, and a surrogate pair written as two
+    references becomes its character: feedparser would otherwise crash on the whole feed for
+    one bad item."""
+    if b"&#" not in body:
+        return body
+
+    def one(ref: bytes, whole: bytes) -> bytes:
+        return whole if _valid_code_point(_code_point(ref)) else b"&#65533;"
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        first, second = m.group(1), m.group(2)
+        head = m.group(0) if second is None else m.group(0)[: m.start(2) - m.start(0) - 2]
+        if second is not None:
+            high, low = _code_point(first), _code_point(second)
+            if 0xD800 <= high <= 0xDBFF and 0xDC00 <= low <= 0xDFFF:
+                value = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                return b"&#%d;" % value
+            return one(first, head) + one(second, m.group(0)[len(head) :])
+        return one(first, head)
+
+    return _CHARREF.sub(fix, body)
+
 
 MAX_TEXT = 20_000
 """Characters of summary or content kept per story: enough to match, bounded for memory."""
@@ -42,7 +86,10 @@ def parse_feed(feed: str, body: bytes, url: str, content_type: str | None = None
     headers = {"content-type": content_type} if content_type else {}
     try:
         parsed = feedparser.parse(
-            body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+            _replace_bad_charrefs(body),
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
         )
     except Exception as exc:  # feedparser promises not to raise; a bug there must not kill a poll
         raise ParseError(feed, f"parser crashed: {type(exc).__name__}: {exc}") from exc
@@ -56,8 +103,16 @@ def parse_feed(feed: str, body: bytes, url: str, content_type: str | None = None
     language = meta.get("language") or None
     stories = []
     seen: set[str] = set()
+    skipped = 0
     for entry in entries:
-        story = _story(feed, entry, url, language)
+        try:
+            story = _story(feed, entry, url, language)
+        except Exception as exc:  # one bad item must not cost the feed its good ones
+            skipped += 1
+            log.warning(
+                "feed %s: skipped an unreadable item (%s: %s)", feed, type(exc).__name__, exc
+            )
+            continue
         if story is None or story.key in seen:
             continue  # feeds do repeat items; the first occurrence is the one kept
         seen.add(story.key)
@@ -67,6 +122,7 @@ def parse_feed(feed: str, body: bytes, url: str, content_type: str | None = None
         title=html_to_text(meta.get("title") or "", single_line=True) or None,
         ttl=_ttl(meta.get("ttl")),
         warning=_describe(problem) if problem is not None else None,
+        skipped=skipped,
     )
 
 
@@ -99,6 +155,7 @@ def _text(value: Any, kind: str | None = None, *, single_line: bool = False) -> 
     if not isinstance(value, str):
         return ""
     if kind == "text/plain":
+        value = strip_controls(value)
         text = " ".join(value.split()) if single_line else value.strip()
         return unicodedata.normalize("NFC", text)[:MAX_TEXT]
     return html_to_text(value, single_line=single_line)[:MAX_TEXT]
@@ -164,6 +221,18 @@ def _story(feed: str, entry: Any, base_url: str, language: str | None) -> Story 
     )
 
 
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """In a parser worker: end the process when the bot that started it is gone (even killed
+    with SIGKILL, which gives it no chance to stop its workers)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class ParserPool:
     """Runs :func:`parse_feed` in worker processes so that parsing never blocks the event loop
     and uses every core. ``workers=0`` parses in a thread instead (small setups, debugging)."""
@@ -180,7 +249,10 @@ class ParserPool:
                 # "spawn": a clean interpreter per worker; forking a process that runs threads
                 # (database driver, HTTP pool) risks inheriting held locks.
                 self._executor = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn")
+                    self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
                 )
             else:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="parse")

@@ -9,6 +9,7 @@ errors into :class:`StorageError` naming what failed, without a password.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -44,7 +45,7 @@ class Database:
             if url.startswith("sqlite"):
                 database = make_url(url).database
                 if database and database != ":memory:":
-                    Path(database).parent.mkdir(parents=True, exist_ok=True)
+                    _create_private(Path(database))
                 # A few kept connections: opening one (a thread, four PRAGMAs) per transaction
                 # cost more than the work of a poll that found nothing new. SQLite still
                 # admits one writer at a time; busy_timeout makes the others wait their turn.
@@ -108,6 +109,14 @@ class Database:
         if self.dialect == "postgresql":
             return postgresql.insert(table).on_conflict_do_nothing(index_elements=conflict)
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict)
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (it holds who follows what); SQLite
+    gives its journal files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def now_utc() -> datetime:

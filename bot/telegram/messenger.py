@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import warnings
 from collections.abc import Sequence
 from datetime import timedelta
@@ -20,7 +21,6 @@ from telegram.error import (
     ChatMigrated,
     Forbidden,
     InvalidToken,
-    NetworkError,
     RetryAfter,
     TelegramError,
 )
@@ -40,6 +40,18 @@ from bot.telegram import texts
 from bot.telegram.buttons import alert_keyboard
 
 log = logging.getLogger(__name__)
+# PTB logs the raw body of every answer that is not JSON (a proxy's HTML error page) at ERROR,
+# before raising; the error is reported once, shortened, by whoever handles it.
+logging.getLogger("telegram.request").setLevel(logging.CRITICAL)
+
+_RAW_BODY = re.compile(r"\.?\s*Parsing the server response .*$", re.DOTALL)
+
+
+def short(message: str) -> str:
+    """A Bot API error message fit for one log line: no server page, no newlines."""
+    text = " ".join(_RAW_BODY.sub("", message).split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
 
 # 400 answers that mean the chat, not the message, is the problem.
 _CHAT_GONE = (
@@ -79,16 +91,14 @@ def map_error(chat: str, exc: TelegramError) -> DeliveryError:
     if isinstance(exc, ChatMigrated):
         return ChatMoved(chat, str(exc.new_chat_id))
     if isinstance(exc, Forbidden):
-        return ChatUnavailable(chat, exc.message)
+        return ChatUnavailable(chat, short(exc.message))
     if isinstance(exc, BadRequest):
         if any(marker in exc.message.lower() for marker in _CHAT_GONE):
-            return ChatUnavailable(chat, exc.message)
-        return BadMessage(chat, exc.message)
+            return ChatUnavailable(chat, short(exc.message))
+        return BadMessage(chat, short(exc.message))
     if isinstance(exc, InvalidToken):
         return TransientDeliveryError(chat, "the bot token was rejected (check TELEGRAM_BOT_TOKEN)")
-    if isinstance(exc, NetworkError):
-        return TransientDeliveryError(chat, f"{type(exc).__name__}: {exc.message}")
-    return TransientDeliveryError(chat, f"{type(exc).__name__}: {exc.message}")
+    return TransientDeliveryError(chat, f"{type(exc).__name__}: {short(exc.message)}")
 
 
 class TelegramMessenger:

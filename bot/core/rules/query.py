@@ -182,6 +182,10 @@ def _as_written(word: str) -> str:
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
 
 
+MAX_NESTING = 32
+"""Deepest nesting of parentheses and NOTs in one query."""
+
+
 class _Parser:
     def __init__(
         self, query: str, fields: frozenset[str], lexicon: Mapping[str, tuple[str, ...]]
@@ -190,6 +194,14 @@ class _Parser:
         self.pos = 0
         self.fields = fields
         self.lexicon = lexicon
+        self.depth = 0
+
+    def deeper(self, tok: _Tok) -> None:
+        """One more level of parentheses or NOT; refuse absurd nesting (it would exhaust the
+        stack here and in every later pass over the query)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise QueryError(f"nested more than {MAX_NESTING} levels deep", tok.column)
 
     def peek(self) -> _Tok:
         return self.toks[self.pos]
@@ -228,8 +240,10 @@ class _Parser:
 
     def not_expr(self, fields: frozenset[str]) -> Node:
         if self.peek().kind == "NOT":
-            self.take()
-            return Not(self.not_expr(fields))
+            self.deeper(self.take())
+            node = Not(self.not_expr(fields))
+            self.depth -= 1
+            return node
         return self.near_expr(fields)
 
     def near_expr(self, fields: frozenset[str]) -> Node:
@@ -253,13 +267,18 @@ class _Parser:
         if tok.kind == "FIELD":
             if self.peek().kind in ("END", ")", "OR", "AND", "NEAR"):
                 raise QueryError(f"{tok.text}: must be followed by a term or a group", tok.column)
-            return self.primary(frozenset({tok.text}))
+            self.deeper(tok)
+            node = self.primary(frozenset({tok.text}))
+            self.depth -= 1
+            return node
         if tok.kind == "(":
             if self.peek().kind == ")":
                 raise QueryError("empty parentheses", tok.column)
+            self.deeper(tok)
             node = self.or_expr(fields)
             if self.take().kind != ")":
                 raise QueryError("unclosed parenthesis", tok.column)
+            self.depth -= 1
             return node
         if tok.kind == "PHRASE":
             return parse_term(tok.text, fields, column=tok.column, exact=tok.exact)
