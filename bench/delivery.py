@@ -164,7 +164,13 @@ def run_bot(alerts: int, workdir: Path) -> tuple[Drain, SentMessage, dict[str, f
                 api_url=fake.base_url,
                 database=database,
                 feeds=[("news", feeds.url(FEED))],
-                polling={"interval": "1s", "min_interval": "1s", "jitter": "0", "timeout": "5s"},
+                polling={
+                    "interval": "1s",
+                    "min_interval": "1s",
+                    "jitter": "0",
+                    "timeout": "5s",
+                    "per_host": "500",  # one loopback server stands for many hosts
+                },
             ),
             encoding="utf-8",
         )

@@ -299,6 +299,7 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[Peaks, dict[str, float
                     "interval": "30m",
                     "timeout": "30s",
                     "concurrency": str(args.concurrency),
+                    "per_host": "500",  # one loopback server stands for many hosts
                 },
             ),
             encoding="utf-8",

@@ -19,13 +19,16 @@ from typing import TextIO
 from bot.config import Config
 from bot.console import ConsoleMessenger
 from bot.core import health, reports
-from bot.core.errors import ConfigError, Problem
+from bot.core.errors import ConfigError, Problem, StorageError
 from bot.core.health import FeedHealth
 from bot.core.models import FeedSpec, FeedState, Story
+from bot.core.outage import StorageHealth
+from bot.core.pacing import Pacer
 from bot.core.ports import Messenger
 from bot.core.rules import RuleBook
 from bot.feeds.fetch import Fetcher, make_client
 from bot.feeds.parse import ParserPool, parse_feed
+from bot.lanes import Lanes
 from bot.pipeline import Pipeline, PollResult
 from bot.polling import FeedPoller
 from bot.reloader import RuleReloader
@@ -33,6 +36,7 @@ from bot.scheduler import FeedScheduler
 from bot.sender import Sender, SendPolicy, resolve_chat_names, with_rules
 from bot.storage import Store
 from bot.telegram.commands import Commands
+from bot.telegram.replies import Replier
 from bot.telegram.runtime import TelegramRuntime
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ def send_policy(config: Config) -> SendPolicy:
         max_attempts=d.max_attempts,
         retry_base=d.retry_base.total_seconds(),
         retry_cap=d.retry_cap.total_seconds(),
+        maybe_sent_delay=d.maybe_sent_delay.total_seconds(),
     )
 
 
@@ -80,6 +85,7 @@ class App:
         self.options = options
         self.clock = options.clock
         self.started_at = self.clock()
+        self._notices: set[asyncio.Task[None]] = set()
         feed_tags = {f.name: f.tags for f in config.feeds}
         self.reloader = RuleReloader(
             config.rules_path,
@@ -98,6 +104,10 @@ class App:
         )
         self.parser = ParserPool(options.parse_workers)
         self.telegram: TelegramRuntime | None = None
+        pacer = Pacer()  # one pacer for alerts and replies: Telegram's limits are per bot
+        self.storage_health = StorageHealth(
+            notice_after=config.storage.outage_notice, notify=self._notify_later
+        )
         messenger: Messenger
         token = config.telegram.token
         if token:
@@ -113,9 +123,11 @@ class App:
                     reload=self.reload_rules,
                     status=self.status_report,
                     feeds=self.feeds_report,
+                    replier=Replier(pacer),
                 ),
                 poll_timeout=config.telegram.poll_timeout.total_seconds(),
                 request_timeout=config.telegram.request_timeout.total_seconds(),
+                send_timeout=config.telegram.send_timeout.total_seconds(),
             )
             messenger = self.telegram.messenger
         else:
@@ -127,6 +139,8 @@ class App:
             clock=self.clock,
             describe=with_rules(lambda: self.reloader.book.by_id, config.feed_titles()),
             policy=send_policy(config),
+            pacer=pacer,
+            storage=self.storage_health,
         )
         self.pipeline = Pipeline(
             fetcher=Fetcher(
@@ -141,6 +155,8 @@ class App:
             on_deliveries=self.sender.wake,
             on_feed_gone=self._feed_gone,
             only_recipient=None if self.telegram else CONSOLE_CHAT,
+            burst=config.delivery.burst,
+            storage=self.storage_health,
         )
         self.feeds = FeedPoller(
             self.pipeline, store, config.feed_specs(), self.clock, polling.concurrency
@@ -182,9 +198,13 @@ class App:
         return report
 
     def _feed_gone(self, spec: FeedSpec, reason: str) -> None:
-        asyncio.get_running_loop().create_task(
-            self.messenger.notify_admins(f"Feed {spec.name} ({spec.url}) is disabled: {reason}")
-        )
+        self._notify_later(f"Feed {spec.name} ({spec.url}) is disabled: {reason}")
+
+    def _notify_later(self, text: str) -> None:
+        """Tell the admins without waiting for it (from code that must not block)."""
+        task = asyncio.get_running_loop().create_task(self.messenger.notify_admins(text))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
 
     async def _resolve_chat_names(self) -> None:
         """Channels and groups named by ``@username`` in the rules are known by their ids."""
@@ -209,8 +229,16 @@ class App:
             await self.telegram.start(receive_updates=True)
             await self._resolve_chat_names()
         await self.feeds.sync()
+        polling = self.config.polling
+        lanes = Lanes(
+            host_of=self.feeds.host_of,
+            per_host=polling.per_host,
+            slow_slots=int(polling.concurrency * polling.slow_share),
+            slow_after=polling.slow_after.total_seconds(),
+        )
+        self.feeds.lanes = lanes
         self.scheduler = scheduler = FeedScheduler(
-            self.feeds.scheduled_poll, concurrency=self.config.polling.concurrency
+            self.feeds.scheduled_poll, concurrency=polling.concurrency, lanes=lanes
         )
         self.feeds.plan(scheduler)
         scheduler.every("prune", timedelta(hours=6), self._prune)
@@ -242,19 +270,27 @@ class App:
 
     async def status_report(self) -> str:
         """What an admin's /status shows."""
-        rows = health.feed_health(list(self.specs.values()), self.states, self.clock())
-        return reports.status_report(
+        now = self.clock()
+        rows = health.feed_health(list(self.specs.values()), self.states, now)
+        outage = self.storage_health.describe(now)
+        try:
+            counts = await self.store.delivery_counts()
+        except StorageError:
+            counts = None
+        report = reports.status_report(
             rows,
             len(self.rules.rules),
             self.rules_error,
-            await self.store.delivery_counts(),
-            health.ago(self.started_at, self.clock()).removesuffix(" ago"),
+            counts,
+            health.ago(self.started_at, now).removesuffix(" ago"),
         )
+        return f"⚠ {outage}\n{report}" if outage else report
 
     async def feeds_report(self) -> str:
         """What an admin's /feeds shows: the health table."""
         rows = health.feed_health(list(self.specs.values()), self.states, self.clock())
-        return "\n".join(health.health_table(rows))
+        outage = self.storage_health.describe(self.clock())
+        return "\n".join([*([f"⚠ {outage}"] if outage else []), *health.health_table(rows)])
 
     async def _prune(self) -> None:
         storage = self.config.storage

@@ -47,6 +47,9 @@ class TelegramSettings(_Model):
     """Long-polling time-out for getUpdates."""
     request_timeout: Duration = timedelta(seconds=10)
     """Time allowed for one Bot API request (connect, send, read)."""
+    send_timeout: Duration = timedelta(seconds=30)
+    """How long to wait for Telegram's answer to a sent message: longer than other calls, as
+    a message whose answer never comes may have been delivered, and is sent again."""
 
     @field_validator("token", mode="before")
     @classmethod
@@ -83,6 +86,8 @@ class StorageSettings(_Model):
     """How long a story no longer present in its feed is remembered (to not alert twice)."""
     delivery_retention: Duration = timedelta(days=30)
     """How long sent deliveries are kept for statistics."""
+    outage_notice: Duration = timedelta(minutes=1)
+    """Admins are told when the database has been unavailable this long, and when it is back."""
 
 
 class DeliverySettings(_Model):
@@ -96,6 +101,11 @@ class DeliverySettings(_Model):
     """How long a sender owns an alert it is sending; a crashed sender's alerts are retried
     after this."""
     concurrency: int = Field(8, ge=1, le=64)
+    maybe_sent_delay: Duration = timedelta(seconds=60)
+    """A message whose answer was lost (it may have been delivered) is resent no sooner."""
+    burst: int = Field(20, ge=1, le=10_000)
+    """Alerts one poll of one feed sends a chat one by one; beyond that they arrive
+    together, as one digest with their count."""
 
 
 class PollingSettings(_Model):
@@ -113,6 +123,12 @@ class PollingSettings(_Model):
     concurrency: int = Field(32, ge=1, le=500)
     """Feeds fetched at once. Mostly the polls wait on the network, so this is what bounds a
     round of many feeds: 2,000 feeds of 200 ms each take 40 s at 10, 13 s at 32."""
+    per_host: int = Field(4, ge=1, le=500)
+    """Polls of feeds on one host (and port) at once."""
+    slow_share: float = Field(0.25, gt=0, le=1)
+    """Share of the concurrent polls that feeds slow at their last poll may hold."""
+    slow_after: Duration = timedelta(seconds=10)
+    """A poll taking this long makes its feed a slow one until a poll of it is quick again."""
     max_backoff: Duration = timedelta(hours=6)
     user_agent: str = USER_AGENT
     min_interval: Duration = timedelta(minutes=1)

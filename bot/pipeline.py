@@ -20,14 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.core.errors import FeedError, FeedGone
+from bot.core.errors import FeedError, FeedGone, StorageError
 from bot.core.models import FeedSpec, FeedState, Fetched, Match, NewDelivery, PollRecord, Story
+from bot.core.outage import StorageHealth
 from bot.core.ports import FeedFetcher, FeedParser, PollStore
-from bot.core.routing import Audience, route
+from bot.core.routing import Audience, cap_burst, route
 from bot.core.rules import RuleBook
 from bot.core.schedule import (
     PollPolicy,
@@ -49,12 +52,16 @@ class PollResult:
     feed: str
     outcome: str
     """``new`` (body parsed), ``not_modified`` (304), ``unchanged`` (same body), ``failed``,
-    ``gone`` (410: feed disabled) or ``seeded`` (first poll recorded the feed's contents)."""
+    ``gone`` (410: feed disabled), ``seeded`` (first poll recorded the feed's contents) or
+    ``storage_error`` (the database failed: polled again within seconds)."""
     state: FeedState
     stories: int = 0
     new_stories: int = 0
     deliveries: int = 0
     error: str | None = None
+    fetch_seconds: float = 0.0
+    """How long the fetch took (a slow server makes its feed a slow one; a slow database
+    does not)."""
 
 
 class Pipeline:
@@ -74,6 +81,8 @@ class Pipeline:
         on_deliveries: Callable[[int], None] = lambda n: None,
         on_feed_gone: Callable[[FeedSpec, str], None] = lambda spec, reason: None,
         only_recipient: str | None = None,
+        burst: int = 20,
+        storage: StorageHealth | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.parser = parser
@@ -88,6 +97,15 @@ class Pipeline:
         self.only_recipient = only_recipient
         """When set (console mode), every match goes to this one chat instead of the rule's
         targets and subscribers: a dry run prints each alert once."""
+        self._fetch_times: dict[str, float] = {}
+        """Feed -> how long its fetch under way took (a feed never polls twice at once)."""
+        self.storage = storage or StorageHealth()
+        """The database's health, shared with the sender (admins told of long outages)."""
+        self.slice_size = 1000
+        """Stories matched and stored per transaction in one poll."""
+        self.burst = burst
+        """Alerts one poll of one feed sends one chat as messages of their own; the rest
+        arrive together, in one digest."""
         self.flush_size = 200
         """Unsaved no-news states that trigger a write."""
         self.flush_after = timedelta(seconds=5)
@@ -101,12 +119,34 @@ class Pipeline:
         nothing and wait their turn. Reads are not serialized."""
 
     async def poll(self, spec: FeedSpec, state: FeedState) -> PollResult:
-        """Poll one feed. Never raises for a feed's own failure: it is recorded in the state."""
-        started = self.clock()
+        """Poll one feed. Never raises for a feed's own failure: it is recorded in the state.
+        When the database fails, the feed is polled again within seconds (its state kept in
+        memory meanwhile): nothing was stored, so the next poll finds the same stories new."""
         try:
-            fetched = await self.fetcher.fetch(
-                spec.name, state.poll_url, etag=state.etag, last_modified=state.last_modified
+            return await self._poll(spec, state)
+        except StorageError as exc:
+            now = self.clock()
+            self.storage.failed(now, str(exc))
+            retry = now + self.storage.retry_in()
+            log.warning("feed %s: %s; polling it again at %s", spec.name, str(exc), retry)
+            return PollResult(
+                spec.name, "storage_error", replace(state, next_poll_at=retry), error=str(exc)
             )
+
+    async def _poll(self, spec: FeedSpec, state: FeedState) -> PollResult:
+        result = await self._poll_once(spec, state)
+        return replace(result, fetch_seconds=self._fetch_times.pop(spec.name, 0.0))
+
+    async def _poll_once(self, spec: FeedSpec, state: FeedState) -> PollResult:
+        started = self.clock()
+        begun = time.monotonic()
+        try:
+            try:
+                fetched = await self.fetcher.fetch(
+                    spec.name, state.poll_url, etag=state.etag, last_modified=state.last_modified
+                )
+            finally:
+                self._fetch_times[spec.name] = time.monotonic() - begun
             if fetched.not_modified or (
                 fetched.body_hash is not None and fetched.body_hash == state.body_hash
             ):
@@ -143,20 +183,41 @@ class Pipeline:
         new = [s for s in stories if s.key in unseen]
         seeding = not state.seeded
         candidates = stories_to_alert_on_seed(new, started, self.seed_policy) if seeding else new
-        deliveries = await self._deliveries(spec, candidates)
         new_state = self._succeeded(
             spec, state, fetched, started, ttl=ttl, found_new=None if seeding else bool(new)
         )
-        record = PollRecord(
-            feed=spec.name,
-            state=new_state,
-            stories=stories,
-            new_keys=frozenset(unseen),
-            deliveries=deliveries,
-        )
         self._unsaved.pop(spec.name, None)  # this state is newer
-        async with self._writing:
-            queued = await self.store.commit_poll(record, self.clock())
+        # A huge poll is matched and stored a slice at a time: other feeds' polls and the
+        # sender get their turns in between. The feed's new state (validators, body hash) is
+        # written with the last slice only, so a crash part way makes the next poll read the
+        # body again and find the rest of the stories still new.
+        # What a burst sends beyond each chat's share waits for the last slice, so that it
+        # goes out as one digest once the whole poll is stored.
+        wanted = {s.key for s in candidates}
+        sent_per_chat: Counter[str] = Counter()
+        overflow: list[NewDelivery] = []
+        stored: set[str] = set()
+        queued = 0
+        slices = [stories[i : i + self.slice_size] for i in range(0, len(stories), self.slice_size)]
+        for index, part in enumerate(slices or [stories]):
+            last = index == len(slices) - 1 or not slices
+            routed = await self._deliveries(spec, [s for s in part if s.key in wanted])
+            capped = cap_burst(routed, sent_per_chat, self.burst)
+            overflow.extend(d for d in capped if d.digest)
+            record = PollRecord(
+                feed=spec.name,
+                state=new_state if last else None,
+                stories=part,
+                new_keys=frozenset(s.key for s in part if s.key in unseen),
+                deliveries=[d for d in capped if not d.digest] + (overflow if last else []),
+                carried=frozenset(stored) if last else frozenset(),
+            )
+            stored.update(record.new_keys)
+            async with self._writing:
+                queued += await self.store.commit_poll(record, self.clock())
+            self.storage.recovered(self.clock())
+            if not last:
+                await asyncio.sleep(0)
         if queued:
             self.on_deliveries(queued)
         outcome = "seeded" if seeding else "new"
@@ -219,8 +280,10 @@ class Pipeline:
             last_polled_at=now,
             last_success_at=now,
             consecutive_failures=0,
+            # From the poll's end, not its start: a poll that took its whole time-out must
+            # not be due again at once.
             next_poll_at=next_poll_after_success(
-                now, interval, self.poll_policy, self.rng, server_min_delay=server_delay
+                self.clock(), interval, self.poll_policy, self.rng, server_min_delay=server_delay
             ),
         )
 
@@ -236,12 +299,18 @@ class Pipeline:
             last_error_at=now,
             consecutive_failures=failures,
             next_poll_at=next_poll_after_failure(
-                now, spec.interval, failures, self.poll_policy, self.rng, retry_after=retry_after
+                self.clock(),
+                spec.interval,
+                failures,
+                self.poll_policy,
+                self.rng,
+                retry_after=retry_after,
             ),
         )
         self._unsaved.pop(spec.name, None)
         async with self._writing:
             await self.store.save_feed_state(new_state)
+        self.storage.recovered(self.clock())
         log.warning(
             "feed %s: %s (failure %d in a row; next try %s)",
             spec.name,
@@ -266,6 +335,7 @@ class Pipeline:
         self._unsaved.pop(spec.name, None)
         async with self._writing:
             await self.store.save_feed_state(new_state)
+        self.storage.recovered(self.clock())
         log.error("feed %s: %s; the feed is disabled until its URL changes", spec.name, exc.reason)
         self.on_feed_gone(spec, exc.reason)
         return PollResult(spec.name, "gone", new_state, error=exc.reason)
@@ -293,7 +363,15 @@ class Pipeline:
         if not self._unsaved:
             return
         states, self._unsaved, self._unsaved_since = self._unsaved, {}, None
-        # On failure these states are dropped, not kept for a retry: a retry could write one
-        # over a newer state committed meanwhile, and losing one only means an early poll.
-        async with self._writing:
-            await self.store.save_feed_states(list(states.values()))
+        try:
+            async with self._writing:
+                await self.store.save_feed_states(list(states.values()))
+        except StorageError as exc:
+            # Kept for the next flush, unless a newer state of the feed came meanwhile.
+            for name, kept in states.items():
+                self._unsaved.setdefault(name, kept)
+            self._unsaved_since = self._unsaved_since or self.clock()
+            self.storage.failed(self.clock(), str(exc))
+            log.warning("feed states not saved (%s); kept to save later", exc)
+            return
+        self.storage.recovered(self.clock())

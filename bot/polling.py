@@ -9,8 +9,10 @@ import logging
 import random
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from bot.core.models import FeedSpec, FeedState
+from bot.lanes import Lanes
 from bot.pipeline import Pipeline, PollResult
 from bot.scheduler import FeedScheduler
 from bot.storage import Store
@@ -35,6 +37,14 @@ class FeedPoller:
         self.states: dict[str, FeedState] = {}
         self.clock = clock
         self.concurrency = concurrency
+        self.lanes: Lanes | None = None
+        """Told how long each scheduled fetch took (see :mod:`bot.lanes`)."""
+
+    def host_of(self, name: str) -> str:
+        """The host and port a feed is fetched from (its lane, see :mod:`bot.lanes`)."""
+        state = self.states.get(name)
+        url = state.poll_url if state is not None else self.specs[name].url
+        return urlsplit(url).netloc.lower()
 
     async def sync(self) -> None:
         self.states = await self.store.sync_feeds(self.specs.values(), self.clock())
@@ -51,7 +61,10 @@ class FeedPoller:
         """A poll the scheduler runs; returns when the feed is due next."""
         if name not in self.specs:
             return None
-        return (await self.poll(name)).state.next_poll_at
+        result = await self.poll(name)
+        if self.lanes is not None:
+            self.lanes.took(name, result.fetch_seconds)
+        return result.state.next_poll_at
 
     async def poll_all(self) -> list[PollResult]:
         """Poll every enabled feed once, with bounded concurrency."""

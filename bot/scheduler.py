@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.lanes import Lanes
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +27,9 @@ PollFn = Callable[[str], Awaitable[datetime | None]]
 class FeedScheduler:
     """Schedules feed polls and housekeeping jobs."""
 
-    def __init__(self, poll: PollFn, *, concurrency: int) -> None:
+    def __init__(self, poll: PollFn, *, concurrency: int, lanes: Lanes | None = None) -> None:
         self._poll = poll
+        self._lanes = lanes
         self._slots = asyncio.Semaphore(concurrency)
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._running: set[asyncio.Task[object]] = set()
@@ -103,7 +107,10 @@ class FeedScheduler:
                 log.warning("feed %s is still being polled; skipping an overlapping run", feed)
                 return
             self._polling.add(feed)
-            async with self._slots:
+            async with AsyncExitStack() as stack:
+                if self._lanes is not None:
+                    await stack.enter_async_context(self._lanes.enter(feed))
+                await stack.enter_async_context(self._slots)
                 if self._stopping:
                     return
                 try:

@@ -38,13 +38,16 @@ from datetime import datetime, timedelta
 from bot.core.chats import ChatStatus, base_chat
 from bot.core.digest import ChatPrefs, alert_release, render_digest
 from bot.core.errors import (
+    AnswerLost,
     BadMessage,
     ChatMoved,
     ChatUnavailable,
     DeliveryError,
     RateLimited,
+    StorageError,
 )
 from bot.core.models import PRIORITIES, Alert, RuleMatch
+from bot.core.outage import StorageHealth
 from bot.core.pacing import Pacer, retry_delay
 from bot.core.ports import DeliveryStore, Messenger
 from bot.core.render import Action, alert_actions, render_html, render_plain
@@ -57,13 +60,23 @@ log = logging.getLogger(__name__)
 class SendPolicy:
     lease: timedelta = timedelta(seconds=60)
     batch: int = 200
+    rebatch_after: float = 1.0
+    """Seconds into a batch after which new deliveries end it (what is left is given back)."""
+    per_chat: int = 25
+    """Alerts one chat may have in a batch: about what Telegram lets a private chat take in
+    the third of a lease a batch lasts; the other chats' alerts fill the rest."""
     concurrency: int = 8
-    digest_batch: int = 2000
-    """Held alerts claimed at once for digests (a chat's digest is split into messages)."""
+    digest_batch: int = 10_000
+    """Deferred alerts claimed at once for one chat's digest (a digest lists the first few
+    and counts the others)."""
+    digest_chats: int = 5
+    """Chats whose digests are claimed at once."""
     max_attempts: int = 8
     """Network/server failures tolerated before a delivery is parked."""
     retry_base: float = 2.0
     retry_cap: float = 600.0
+    maybe_sent_delay: float = 60.0
+    """A message whose answer was lost (it may have been delivered) is resent no sooner."""
 
 
 @dataclass
@@ -77,6 +90,8 @@ class SendStats:
     """Alerts held for a digest or quiet hours."""
     digests: int = 0
     """Digest messages sent."""
+    maybe_sent: int = 0
+    """Deliveries whose answer was lost: resent later, so possibly duplicated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +158,9 @@ class Sender:
         pacer: Pacer | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        storage: StorageHealth | None = None,
     ) -> None:
+        self.storage = storage or StorageHealth()
         self.store = store
         self.messenger = messenger
         self.clock = clock
@@ -168,9 +185,17 @@ class Sender:
             self._wake.clear()
             try:
                 worked = await self.send_due(stop)
-            except Exception:  # the loop must survive a bug or an outage of the database
+            except StorageError as exc:  # an outage: retried within seconds, one line
+                self.storage.failed(self.clock(), str(exc))
+                log.warning("delivery paused: %s; retrying in %s", exc, self.storage.retry_in())
+                await asyncio.sleep(self.storage.retry_in().total_seconds())
+                continue
+            except Exception:  # the loop must survive a bug
                 log.exception("delivery loop error; retrying shortly")
                 worked = 0
+            else:
+                if worked:  # claims write; an empty look proves nothing about writes
+                    self.storage.recovered(self.clock())
             if worked:
                 continue
             waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
@@ -185,11 +210,14 @@ class Sender:
         policy = self.policy
         wall = self.clock()
         alerts = [
-            self.describe(a) for a in await self.store.claim_due(wall, policy.lease, policy.batch)
+            self.describe(a)
+            for a in await self.store.claim_due(wall, policy.lease, policy.batch, policy.per_chat)
         ]
         digests = [
             self.describe(a)
-            for a in await self.store.claim_digests(wall, policy.lease, policy.digest_batch)
+            for a in await self.store.claim_digests(
+                wall, policy.lease, policy.digest_batch, policy.digest_chats
+            )
         ]
         if not alerts and not digests:
             return 0
@@ -215,7 +243,8 @@ class Sender:
                 reversed(_digest(chat, chat_alerts, prefs[chat]))
             )
         # Work on the batch for at most a third of the lease, well before it runs out.
-        deadline = self.monotonic() + policy.lease.total_seconds() / 3
+        started = self.monotonic()
+        deadline = started + policy.lease.total_seconds() / 3
         busy: set[str] = set()
         tasks: set[asyncio.Task[None]] = set()
         slots = asyncio.Semaphore(policy.concurrency)
@@ -235,6 +264,10 @@ class Sender:
             while queues and not (stop and stop.is_set()):
                 now = self.monotonic()
                 if now >= deadline:
+                    break
+                if self._wake.is_set() and now - started >= policy.rebatch_after:
+                    # New deliveries were stored: claim again, so that other chats' new alerts
+                    # join the turns instead of waiting for this batch's slow chats.
                     break
                 waits = []
                 for chat in list(queues):
@@ -351,6 +384,9 @@ class Sender:
                 log.warning("%s; resending as plain text", exc)
                 for delivery_id in ids:
                     await self.store.retry_later(delivery_id, self.clock(), str(exc), plain=True)
+        except AnswerLost as exc:  # maybe delivered: never resent at once
+            self.stats.maybe_sent += len(ids)
+            await self._retry(message, str(exc), at_least=self.policy.maybe_sent_delay)
         except DeliveryError as exc:  # transient: network, time-out, server error
             await self._retry(message, str(exc))
         except Exception as exc:  # a bug must not lose the alert or stop the loop
@@ -373,7 +409,7 @@ class Sender:
                 )
         return True  # sent, or to be retried: the chat itself can take more
 
-    async def _retry(self, message: _Message, error: str) -> None:
+    async def _retry(self, message: _Message, error: str, at_least: float = 0.0) -> None:
         attempts = message.attempts + 1
         if attempts >= self.policy.max_attempts:
             await self._park(message, error)
@@ -381,6 +417,7 @@ class Sender:
         delay = retry_delay(
             attempts, self.policy.retry_base, self.policy.retry_cap, jitter=self.rng.random() * 0.5
         )
+        delay = max(delay, at_least)
         self.stats.retried += 1
         when = self.clock() + timedelta(seconds=delay)
         for delivery_id in message.ids:

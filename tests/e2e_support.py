@@ -90,6 +90,8 @@ async def make_app(
         token: bool = True,
         extra: str = "",
         clock: Callable[[], datetime] | None = None,
+        polling: str = "",
+        storage: str = "",
     ) -> App:
         feeds = feeds or {"news": "/news.xml"}
         feed_lines = "".join(
@@ -102,8 +104,9 @@ async def make_app(
             else ""
         )
         path = write_config(
-            f"{telegram}storage:\n  url: {db_url}\n"
+            f"{telegram}storage:\n  url: {db_url}\n{storage}"
             "polling:\n  interval: 1s\n  min_interval: 1s\n  timeout: 2s\n  jitter: 0\n"
+            f"{polling}"
             f"{extra}feeds:\n{feed_lines}",
             RULES,
         )

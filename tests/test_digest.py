@@ -204,7 +204,7 @@ def test_a_digest_groups_stories_by_rule_in_order() -> None:
 def test_long_digests_split_cleanly_and_carry_every_story_once() -> None:
     hostile = "<b>Bayraktar</b> & TB2 🚁 — «מבצע» بيرقدار " * 6
     alerts = [alert(n, "r" + str(n % 3), f"{n}: {hostile}") for n in range(1, 121)]
-    parts = render_digest(alerts, "Digest", IST, "Europe/Istanbul")
+    parts = render_digest(alerts, "Digest", IST, "Europe/Istanbul", max_items=1000)
     assert len(parts) > 3
     seen: list[int] = []
     for index, part in enumerate(parts, start=1):
@@ -234,3 +234,14 @@ def test_an_overlong_link_is_left_out_of_the_plain_form_only() -> None:
     assert long in part.html
     assert long not in part.plain
     assert utf16_len(parse_telegram_html(part.html)) < 400
+
+
+def test_a_huge_digest_is_one_message_counting_what_it_does_not_list() -> None:
+    alerts = [alert(n, "burst", f"Story {n}") for n in range(1, 10_001)]
+    (part,) = render_digest(alerts, "Digest", UTC, "UTC", max_items=20)
+    text = parse_telegram_html(part.html)
+    assert text.splitlines()[0] == "📰 Digest: 10,000 stories, times in UTC"
+    assert "Story 20" in text and "Story 21 " not in text + " "
+    assert text.endswith("… and 9,980 more stories")
+    assert part.delivery_ids == tuple(range(1, 10_001)), "all of them go out with this message"
+    assert utf16_len(text) <= 4096

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from telegram import Bot
+from telegram.request import HTTPXRequest
 
 from bot.app import utc_now
 from bot.core.errors import ConfigError, FeedError
@@ -26,6 +27,7 @@ from bot.core.htmltext import html_to_text
 from bot.core.models import FeedSpec, PollRecord, Story
 from bot.feeds.fetch import Fetcher, make_client
 from bot.feeds.parse import parse_feed
+from bot.lanes import Lanes
 from bot.logs import RedactSecrets
 from bot.scheduler import FeedScheduler
 from bot.sender import Sender, SendPolicy
@@ -33,8 +35,8 @@ from bot.storage import Store
 from bot.telegram.messenger import TelegramMessenger
 from bot.yamlfile import load as yaml_load
 from tests.builders import delivery
-from tests.e2e_support import USER, MakeApp
-from tests.fakes.feed_server import FeedServer, Redirect
+from tests.e2e_support import OTHER_USER, USER, MakeApp, alerts_to, item, running
+from tests.fakes.feed_server import FeedServer, Redirect, SlowDrip
 from tests.fakes.feedgen import Item, rss
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -281,3 +283,270 @@ def test_a_rule_file_too_large_is_refused_with_its_name(tmp_path: Path) -> None:
     path.write_bytes(b"# " + b"x" * (9 * 2**20))
     with pytest.raises(ConfigError, match=r"huge\.yaml: file of 9,437,186 bytes is larger"):
         yaml_load(path)
+
+
+async def test_one_chats_backlog_does_not_delay_another_chats_alert(
+    store: Store, telegram: FakeTelegram
+) -> None:
+    telegram.add_user(1001)
+    telegram.add_user(1002)
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    backlog = [
+        Story("news", f"b{i}", f"Backlog {i}", f"https://a.invalid/b{i}") for i in range(3000)
+    ]
+    deliveries = [delivery(s.key, "r", "1001") for s in backlog]
+    await store.commit_poll(
+        PollRecord("news", state, backlog, frozenset(s.key for s in backlog), deliveries), NOW
+    )
+    late = Story("news", "late", "Other chat's news", "https://a.invalid/late")
+    await store.commit_poll(
+        PollRecord("news", None, [late], frozenset({"late"}), [delivery("late", "r", "1002")]),
+        NOW + timedelta(milliseconds=1),
+    )
+    async with Bot(telegram.token, base_url=telegram.base_url) as bot:
+        sender = Sender(store=store, messenger=TelegramMessenger(bot, []), clock=utc_now)
+        stop = asyncio.Event()
+        task = asyncio.create_task(sender.run(stop, idle=0.05))
+        started = time.monotonic()
+        try:
+            await telegram.wait_for_async(lambda: len(telegram.messages_to(1002)) == 1, 10)
+        finally:
+            stop.set()
+            await task
+    assert time.monotonic() - started < 3, "the other chat waited behind the backlog"
+    assert len(telegram.messages_to(1001)) <= 10, "the backlog is paced at about 1/s"
+
+
+@pytest.mark.slow
+async def test_a_feed_bursting_with_matches_sends_a_few_alerts_and_one_digest(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/big.xml", rss([item(0, "Quiet")]))
+    feed_server.set_feed("/news.xml", rss([item(0, "Quiet")]))
+    app = await make_app(feeds={"big": "/big.xml", "news": "/news.xml"})
+    await app.store.subscribe(str(OTHER_USER), "karabakh", datetime.now(UTC))
+    await app.store.subscribe(str(USER), "drones", datetime.now(UTC))
+    assert {r.outcome for r in await app.run_once()} == {"seeded"}
+    burst = [item(n, f"Bayraktar sighting {n}") for n in range(1, 1501)]
+    feed_server.set_feed("/big.xml", rss(burst))
+    async with running(app):
+        await asyncio.sleep(0.3)  # the big poll is under way...
+        feed_server.set_feed("/news.xml", rss([item(9, "Nagorno-Karabakh talks resume")]))
+        started = time.monotonic()
+        # ...and the other feed's alert to another chat is not held up by it
+        await fake.wait_for_async(lambda: len(alerts_to(fake, OTHER_USER)) == 1, 20)
+        other_latency = time.monotonic() - started
+        await fake.wait_for_async(lambda: len(alerts_to(fake, USER)) >= 21, 60)
+        await asyncio.sleep(1.5)
+    texts = alerts_to(fake, USER)
+    singles = [t for t in texts if t.startswith("Bayraktar sighting")]
+    digests = [t for t in texts if t.startswith("📰 Digest")]
+    (digest,) = digests
+    assert len(singles) == 20, len(singles)
+    assert digest.startswith("📰 Digest: 1,480 stories")
+    assert "… and 1,440 more stories" in digest
+    assert other_latency < 10, other_latency
+    counts = await app.store.delivery_counts()
+    assert sum(counts.values()) == 3 * 1500 + 1, counts  # user, channel, group; the other
+    assert counts.get("parked", 0) == 0
+
+
+@pytest.mark.slow
+async def test_slow_feeds_cannot_delay_the_others(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    slow = {f"slow{i}": f"/slow{i}.xml" for i in range(40)}
+    for path in slow.values():
+        feed_server.set_feed(path, rss([item(0, "x")]))
+        feed_server.set_behavior(path, SlowDrip(chunk_size=16, interval=0.5))
+    stories = [item(0, "Quiet")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app(
+        feeds={"news": "/news.xml", **slow},
+        polling="  concurrency: 8\n  per_host: 500\n  slow_after: 1s\n",
+    )
+    await app.store.subscribe(str(USER), "karabakh", datetime.now(UTC))
+    latencies = []
+    async with running(app):
+        # Steady state: every slow feed has timed out once (a feed is known slow after that).
+        for _ in range(300):
+            if all((s := app.states.get(n)) and s.consecutive_failures for n in slow):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the slow feeds were not all polled in 30 s")
+        for n in range(1, 4):
+            stories.append(item(n, f"Nagorno-Karabakh update {n}"))
+            feed_server.set_feed("/news.xml", rss(stories))
+            started = time.monotonic()
+            await fake.wait_for_async(lambda n=n: len(alerts_to(fake, USER)) == n, 30)  # type: ignore[misc]
+            latencies.append(time.monotonic() - started)
+    assert max(latencies) < 3, latencies  # two poll intervals of 1 s, plus the send
+    states = await app.store.feed_states()
+    assert all("timed out" in (states[name].last_error or "") for name in slow)
+
+
+async def test_lanes_bound_polls_per_host_and_keep_slow_feeds_in_their_lane() -> None:
+    hosts = {"a1": "a", "a2": "a", "a3": "a", "a4": "a", "b1": "b", "s1": "c", "s2": "d"}
+    lanes = Lanes(host_of=hosts.__getitem__, per_host=2, slow_slots=1, slow_after=1.0)
+    lanes.took("s1", 5.0)
+    lanes.took("s2", 5.0)
+    running: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    order: list[str] = []
+
+    async def poll(feed: str, group: str) -> None:
+        async with lanes.enter(feed):
+            running[group] = running.get(group, 0) + 1
+            peak[group] = max(peak.get(group, 0), running[group])
+            order.append(feed)
+            await asyncio.sleep(0.05)
+            running[group] -= 1
+
+    await asyncio.gather(
+        *(poll(f, "a") for f in ("a1", "a2", "a3", "a4")),
+        poll("b1", "b"),
+        poll("s1", "slow"),
+        poll("s2", "slow"),
+    )
+    assert peak == {"a": 2, "b": 1, "slow": 1}
+    assert order.index("b1") < order.index("a3"), "another host does not wait for host a"
+    lanes.took("s1", 0.1)
+    assert lanes.slow == {"s2"}, "a quick poll takes a feed out of the slow lane"
+    assert lanes._hosts == {}, "hosts no longer in use are forgotten"
+
+
+@pytest.mark.slow
+async def test_command_floods_and_429s_cost_no_replies_and_no_tracebacks(
+    make_app: MakeApp,
+    feed_server: FeedServer,
+    fake: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed_server.set_feed("/news.xml", BODY)
+    people = list(range(2001, 2021))
+    for person in people:
+        fake.add_user(person)
+    app = await make_app()
+    with caplog.at_level(logging.INFO):
+        async with running(app):
+            fake.fail_next("sendMessage", chat_id=people[0], kind=("retry_after", 1))
+            for _ in range(300):
+                fake.user_sends(USER, "/help")
+            started = time.monotonic()
+            for person in people:
+                for command in ("/help", "/mine", "/settings"):
+                    fake.user_sends(person, command)
+            await fake.wait_for_async(
+                lambda: all(len(fake.messages_to(p)) == 3 for p in people), 20
+            )
+            others = time.monotonic() - started
+            await asyncio.sleep(1)
+            assert others < 8, others  # 60 replies at Telegram's 30 a second, and one 429
+            # the flood: answered at one a second until the budget ran out, then one warning
+            await fake.wait_for_async(
+                lambda: any("a lot of commands" in t for t in alerts_to(fake, USER)), 40
+            )
+            await asyncio.sleep(2)
+    flood = alerts_to(fake, USER)
+    assert sum("a lot of commands" in t for t in flood) == 1
+    assert 15 <= len(flood) <= 22, len(flood)
+    assert not any(v for v in fake.limit_violations().values()), fake.limit_violations()
+    assert [m.plain_text.split()[0] for m in fake.messages_to(people[1])][:1] == ["Commands"]
+    tracebacks = [r.getMessage() for r in caplog.records if r.exc_info]
+    assert tracebacks == []
+
+
+@pytest.mark.slow
+async def test_a_slow_answer_is_waited_for_and_a_lost_one_resent_only_later(
+    store: Store, telegram: FakeTelegram
+) -> None:
+    telegram.add_user(1001)
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+
+    async def story(n: int) -> None:
+        items = [Story("news", f"k{n}", f"Story {n}", f"https://a.invalid/{n}")]
+        record = PollRecord(
+            "news", state, items, frozenset({f"k{n}"}), [delivery(f"k{n}", "r", "1001")]
+        )
+        await store.commit_poll(record, NOW)
+
+    await story(0)
+    request = HTTPXRequest(read_timeout=1.0, connect_timeout=1.0)  # other calls give up at 1 s
+    async with Bot(telegram.token, base_url=telegram.base_url, request=request) as bot:
+        messenger = TelegramMessenger(bot, [], send_timeout=3.0)
+        policy = SendPolicy(retry_base=0.05, retry_cap=0.1, maybe_sent_delay=2.0)
+        sender = Sender(store=store, messenger=messenger, clock=utc_now, policy=policy)
+        # Story 0: answered after 2 s, past the 1 s of other calls but within the send time.
+        telegram.fail_next("sendMessage", chat_id=1001, kind=("delay", 2))
+        await sender.send_due()
+        assert [m.plain_text.splitlines()[0] for m in telegram.messages_to(1001)] == ["Story 0"]
+        assert sender.stats.maybe_sent == 0
+        # Story 1: answered after 4 s, past the send time: maybe sent, resent 2 s later.
+        await story(1)
+        telegram.fail_next("sendMessage", chat_id=1001, kind=("delay", 4))
+        lost_at = time.monotonic()
+        await sender.send_due()
+        assert sender.stats.maybe_sent == 1
+        while (await store.delivery_counts()).get("sent", 0) < 2:
+            await sender.send_due()
+            await asyncio.sleep(0.1)
+        assert time.monotonic() - lost_at >= 3 + 2 - 0.2
+    titles = [m.plain_text.splitlines()[0] for m in telegram.messages_to(1001)]
+    # The lost answer's message had reached Telegram: the one duplicate the guarantee allows.
+    assert titles == ["Story 0", "Story 1", "Story 1"]
+
+
+LOCKER = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    db.execute("COMMIT")
+    """
+)
+
+
+@pytest.mark.slow
+async def test_a_locked_database_delays_polling_by_seconds_and_the_admins_are_told(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram, db_url: str
+) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the lock is SQLite's; PostgreSQL outages go through the same code")
+    stories = [item(0, "Quiet")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app(storage="  outage_notice: 2s\n")
+    await app.store.subscribe(str(OTHER_USER), "karabakh", datetime.now(UTC))
+    path = db_url.split("///", 1)[1]
+    async with running(app):
+        for _ in range(200):
+            if (s := app.states.get("news")) and s.seeded:
+                break
+            await asyncio.sleep(0.05)
+        locker = subprocess.Popen(  # noqa: ASYNC220 - a short start, then awaited in a thread
+            [sys.executable, "-c", LOCKER, path, "25"], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+            stories.append(item(1, "Nagorno-Karabakh: talks resume"))
+            feed_server.set_feed("/news.xml", rss(stories))
+            await fake.wait_for_async(
+                lambda: any("has not answered" in t for t in alerts_to(fake, USER)), 40
+            )
+            assert "Database unavailable" in await app.status_report()
+            assert "Database unavailable" in await app.feeds_report()
+            await asyncio.to_thread(locker.wait, 40)
+            unlocked = time.monotonic()
+        finally:
+            if locker.poll() is None:
+                locker.kill()
+        await fake.wait_for_async(lambda: len(alerts_to(fake, OTHER_USER)) == 1, 30)
+        recovery = time.monotonic() - unlocked
+        await fake.wait_for_async(
+            lambda: any("answers again" in t for t in alerts_to(fake, USER)), 10
+        )
+        assert "Database unavailable" not in await app.status_report()
+    assert recovery < 15, recovery  # seconds, not the five minutes it used to be
+    assert "talks resume" in alerts_to(fake, OTHER_USER)[0]

@@ -424,3 +424,21 @@ def _columns(connection: Connection) -> dict[str, list[tuple[str, str, bool]]]:
         )
         for table in inspector.get_table_names()
     }
+
+
+async def test_alerts_held_too_long_are_cancelled_not_kept_forever(store: Store) -> None:
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    await store.set_chat_status("42", "blocked", NOW, reason="Forbidden: bot was blocked")
+    old = record(state, [story("old")], {"old"}, [delivery("old", "r", "42")])
+    await store.commit_poll(old, NOW - timedelta(days=15))
+    await store.commit_poll(
+        record(state, [story("new")], {"new"}, [delivery("new", "r", "42")]), NOW
+    )
+    assert await store.delivery_counts() == {DeliveryState.HELD: 2}
+    await store.prune(NOW, timedelta(days=90), timedelta(days=30), max_hold=timedelta(days=14))
+    assert await store.delivery_counts() == {
+        DeliveryState.HELD: 1,
+        DeliveryState.CANCELLED: 1,
+    }
+    await store.set_chat_status("42", "active", NOW)
+    assert [a.story.key for a in await store.claim_due(NOW, timedelta(seconds=60), 10)] == ["new"]

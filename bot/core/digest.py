@@ -194,8 +194,42 @@ def _item(alert: Alert, tz: tzinfo) -> tuple[str, str]:
     return html_line, plain_line
 
 
+MAX_ITEMS = 40
+"""Stories listed in one digest; beyond that the digest counts the rest (one message, not
+hundreds, when a feed suddenly holds thousands of matches)."""
+
+
 def render_digest(
-    alerts: Sequence[Alert], heading: str, tz: tzinfo, tz_name: str = "UTC", limit: int = MAX_PART
+    alerts: Sequence[Alert],
+    heading: str,
+    tz: tzinfo,
+    tz_name: str = "UTC",
+    limit: int = MAX_PART,
+    max_items: int = MAX_ITEMS,
+) -> list[DigestPart]:
+    """The alerts as digest messages (see :func:`_render_parts`); past ``max_items`` stories
+    the last part says how many more there are, and carries their deliveries too."""
+    shown, hidden = alerts[:max_items], alerts[max_items:]
+    parts = _render_parts(shown, heading, tz, tz_name, limit, total=len(alerts))
+    if not hidden:
+        return parts
+    more = f"… and {len(hidden):,} more stor{'y' if len(hidden) == 1 else 'ies'}"
+    last = parts[-1]
+    parts[-1] = DigestPart(
+        f"{last.html}\n\n<i>{more}</i>",
+        f"{last.plain}\n\n{more}",
+        last.delivery_ids + tuple(a.delivery_id for a in hidden),
+    )
+    return parts
+
+
+def _render_parts(
+    alerts: Sequence[Alert],
+    heading: str,
+    tz: tzinfo,
+    tz_name: str,
+    limit: int,
+    total: int,
 ) -> list[DigestPart]:
     """The alerts as one or more digest messages, one line per story, grouped by each story's
     first rule (the others are named on its line; rules in order of first appearance, stories
@@ -240,13 +274,13 @@ def render_digest(
             else:
                 add((f"🔎 <b>{esc(rule)}</b> (continued)", f"🔎 {rule} (continued)", None))
             add(item)
+    count = total
     total = len(parts)
-    count = len(alerts)
     out = []
     for index, lines in enumerate(parts, start=1):
         counter = f" ({index}/{total})" if total > 1 else ""
         noun = "story" if count == 1 else "stories"
-        title = f"{heading}: {count} {noun}{counter}, times in {tz_name}"
+        title = f"{heading}: {count:,} {noun}{counter}, times in {tz_name}"
         html_text = "\n".join([f"📰 <b>{esc(title)}</b>", *(h for h, _, _ in lines)])
         plain_text = "\n".join([f"📰 {title}", *(p for _, p, _ in lines)])
         ids = tuple(i for _, _, i in lines if i is not None)

@@ -105,6 +105,11 @@ class TransientDeliveryError(DeliveryError):
     """A network error, time-out or server error: retry later with backoff."""
 
 
+class AnswerLost(TransientDeliveryError):
+    """The request went out but no answer came (time-out, connection lost): Telegram may have
+    delivered the message. Resent only after a delay; the one way left to get a duplicate."""
+
+
 def _rebuild_feed_error(
     cls: type[FeedError], feed: str, reason: str, retry_after: float | None
 ) -> FeedError:

@@ -228,6 +228,8 @@ class NewDelivery:
     story_key: str
     chat: str
     rules: tuple[RuleMatch, ...]
+    digest: bool = False
+    """Goes out in a digest released at once (the chat's share of a burst was used up)."""
 
     @property
     def priority(self) -> int:
@@ -245,12 +247,16 @@ class PollRecord:
     """Everything one successful poll changes; the store commits it atomically."""
 
     feed: str
-    state: FeedState
+    state: FeedState | None
+    """The feed's new state; None for all but the last slice of a huge poll."""
     stories: Sequence[Story]
     """Every story present in the body (new or not): refreshes their last-seen time."""
     new_keys: frozenset[str]
     """Keys of the stories that were not stored before this poll."""
     deliveries: Sequence[NewDelivery]
+    carried: frozenset[str] = frozenset()
+    """Keys of new stories stored by earlier slices of the same poll that some of
+    ``deliveries`` belong to."""
 
 
 @dataclass(frozen=True, slots=True)

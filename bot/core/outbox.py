@@ -129,6 +129,9 @@ def target(event: Event) -> DeliveryState | str:
     return targets.pop()
 
 
-def initial_state(reachable: bool) -> DeliveryState:
-    """A new delivery's state: pending, or held when its chat is known to be unreachable."""
-    return DeliveryState.PENDING if reachable else DeliveryState.HELD
+def initial_state(reachable: bool, digest: bool = False) -> DeliveryState:
+    """A new delivery's state: pending (waiting, for a digest released at once), or held
+    when its chat is known to be unreachable."""
+    if not reachable:
+        return DeliveryState.HELD
+    return DeliveryState.WAITING if digest else DeliveryState.PENDING

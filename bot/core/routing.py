@@ -15,8 +15,8 @@ before it. Pure: no IO, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from bot.core.chats import split_target, with_topic
 from bot.core.models import PRIORITIES, Match, NewDelivery, RuleMatch, Story
@@ -86,4 +86,18 @@ def route(
         for chat, hits in per_chat.items():
             ordered = sorted(hits, key=lambda h: -h.priority)  # stable: match order otherwise
             out.append(NewDelivery(story.key, chat, tuple(ordered)))
+    return out
+
+
+def cap_burst(
+    deliveries: Sequence[NewDelivery], sent: MutableMapping[str, int], cap: int
+) -> list[NewDelivery]:
+    """At most ``cap`` messages of their own per chat for one poll of one feed (``sent``
+    counts them across the poll's slices); the others are marked for a digest, released at
+    once: a feed that suddenly holds thousands of matching items sends each chat one digest
+    with their count, not thousands of messages."""
+    out = []
+    for delivery in deliveries:
+        sent[delivery.chat] = sent.get(delivery.chat, 0) + 1
+        out.append(delivery if sent[delivery.chat] <= cap else replace(delivery, digest=True))
     return out

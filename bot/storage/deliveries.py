@@ -66,8 +66,10 @@ class DeliveryStore(Database):
             {
                 "story_id": story_ids[x.story_key],
                 "chat": x.chat,
-                "status": initial_state(x.chat.partition("/")[0] not in unreachable).value,
-                "digest": False,
+                "status": initial_state(
+                    x.chat.partition("/")[0] not in unreachable, x.digest
+                ).value,
+                "digest": x.digest,
                 "priority": x.priority,
                 "attempts": 0,
                 "plain": False,
@@ -98,8 +100,13 @@ class DeliveryStore(Database):
 
     # -- claims ---------------------------------------------------------------------------
 
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Alert]:
-        """Lease up to ``limit`` due single alerts, highest priority first, then oldest first.
+    async def claim_due(
+        self, now: datetime, lease: timedelta, limit: int, per_chat: int | None = None
+    ) -> list[Alert]:
+        """Lease up to ``limit`` due single alerts, the chats taking turns: each chat's first
+        due alert (highest priority, then oldest), then each chat's second, and so on, at most
+        ``per_chat`` each. So a chat's backlog, however long, never holds back another chat's
+        alerts by more than its own share of a batch.
 
         A claimed delivery's next attempt is pushed to ``now + lease``: other senders skip it,
         and if this one dies before recording the outcome, it is claimed again after that."""
@@ -107,18 +114,41 @@ class DeliveryStore(Database):
             d.c.status == DeliveryState.PENDING.value,
             (d.c.status == DeliveryState.LEASED.value) & ~d.c.digest,
         )
-        return await self._claim(
-            due, now, lease, limit, (d.c.priority.desc(), d.c.next_attempt_at, d.c.id)
-        )
+        order = (d.c.priority.desc(), d.c.next_attempt_at, d.c.id)
+        turn = func.row_number().over(partition_by=d.c.chat, order_by=order).label("turn")
+        ranked = select(d.c.id, turn).where(due, d.c.next_attempt_at <= now).subquery()
+        wanted = select(ranked.c.id)
+        if per_chat is not None:
+            wanted = wanted.where(ranked.c.turn <= per_chat)
+        wanted = wanted.order_by(ranked.c.turn, ranked.c.id).limit(limit)
+        return await self._claim(due, now, lease, limit, order, candidates=wanted)
 
-    async def claim_digests(self, now: datetime, lease: timedelta, limit: int) -> list[Alert]:
-        """Lease deliveries released into a digest (waiting, and their time has come), a
-        chat's together: ordered by chat, then as they were stored."""
+    async def claim_digests(
+        self, now: datetime, lease: timedelta, limit: int, chats: int = 50
+    ) -> list[Alert]:
+        """Lease deliveries released into a digest (waiting, and their time has come), whole
+        chats at a time (up to ``chats`` chats, and ``limit`` deliveries for each), so that a
+        chat's digest is one message however many chats have one due: ordered by chat, then
+        as they were stored."""
         due = or_(
             d.c.status == DeliveryState.WAITING.value,
             (d.c.status == DeliveryState.LEASED.value) & d.c.digest,
         )
-        return await self._claim(due, now, lease, limit, (d.c.chat, d.c.id))
+        ready = (d.c.next_attempt_at <= now, due)
+        first = (
+            select(d.c.chat)
+            .where(*ready)
+            .group_by(d.c.chat)
+            .order_by(func.min(d.c.id))
+            .limit(chats)
+        )
+        turn = func.row_number().over(partition_by=d.c.chat, order_by=d.c.id).label("turn")
+        ranked = select(d.c.id, turn).where(*ready, d.c.chat.in_(first.scalar_subquery()))
+        per_chat = ranked.subquery()
+        wanted = select(per_chat.c.id).where(per_chat.c.turn <= limit)
+        return await self._claim(
+            due, now, lease, limit * chats, (d.c.chat, d.c.id), candidates=wanted
+        )
 
     async def _claim(
         self,
@@ -127,12 +157,19 @@ class DeliveryStore(Database):
         lease: timedelta,
         limit: int,
         order: tuple[Any, ...],
+        candidates: Select[Any] | None = None,
     ) -> list[Alert]:
         st = s.stories
         async with self._tx() as conn:
-            query: Select[Any] = (
-                select(d.c.id).where(due, d.c.next_attempt_at <= now).order_by(*order).limit(limit)
-            )
+            if candidates is None:
+                query: Select[Any] = (
+                    select(d.c.id)
+                    .where(due, d.c.next_attempt_at <= now)
+                    .order_by(*order)
+                    .limit(limit)
+                )
+            else:  # ranked by a window, which a locking SELECT cannot hold: lock around it
+                query = select(d.c.id).where(d.c.id.in_(candidates.scalar_subquery()))
             if self.dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             ids = list((await conn.execute(query)).scalars())

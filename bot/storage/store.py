@@ -37,13 +37,16 @@ class Store(SubscriptionStore, FeedStore, StoryStore):
             inserted = await self._store_stories(
                 conn, record.feed, record.stories, record.new_keys, now
             )
+            if record.carried:
+                inserted |= await self._story_ids(conn, record.feed, record.carried)
             # A chat known to be unreachable gets its alerts held from the start: they go
             # out when it comes back, without a failed attempt first.
             unreachable = await self._unreachable(
                 conn, (base_chat(x.chat) for x in record.deliveries)
             )
             queued = await self._queue(conn, record.deliveries, inserted, unreachable, now)
-            await conn.execute(feed_update(record.state))
+            if record.state is not None:
+                await conn.execute(feed_update(record.state))
         return queued
 
     async def prune(

@@ -57,6 +57,18 @@ class StoryStore(Database):
             )
         return inserted
 
+    @staticmethod
+    async def _story_ids(conn: AsyncConnection, feed: str, keys: Iterable[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in chunks(list(keys)):
+            result = await conn.execute(
+                select(s.stories.c.key, s.stories.c.id).where(
+                    s.stories.c.feed == feed, s.stories.c.key.in_(chunk)
+                )
+            )
+            found.update({row.key: row.id for row in result})
+        return found
+
     async def _prune_stories(self, conn: AsyncConnection, before: datetime) -> int:
         """Forget stories last seen before ``before`` that no delivery refers to."""
         st, d = s.stories, s.deliveries

@@ -8,7 +8,12 @@ The handlers are grouped by what they are about: :mod:`bot.telegram.subscription
 from __future__ import annotations
 
 from telegram import BotCommand
-from telegram.ext import Application, CallbackQueryHandler, ChatMemberHandler, CommandHandler
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+)
 
 from bot.telegram import texts
 from bot.telegram.admin import AdminCommands

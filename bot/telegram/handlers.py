@@ -13,14 +13,16 @@ from __future__ import annotations
 import difflib
 import html
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.core.budget import CommandBudget, Verdict
 from bot.core.chats import ChatStatus, split_target, with_topic
 from bot.core.digest import ChatPrefs
 from bot.core.htmltext import html_to_text
@@ -28,6 +30,7 @@ from bot.core.localtime import show_time
 from bot.core.ports import SubscriptionStore
 from bot.core.rules import Rule, RuleBook
 from bot.telegram import texts
+from bot.telegram.replies import Replier
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ class Handlers:
         reload: Callable[[], Awaitable[str]] | None = None,
         status: Callable[[], Awaitable[str]] | None = None,
         feeds: Callable[[], Awaitable[str]] | None = None,
+        replier: Replier | None = None,
+        budget: CommandBudget | None = None,
     ) -> None:
         self.store = store
         self.rules = rules
@@ -82,13 +87,63 @@ class Handlers:
         self.reload = reload
         self.status = status
         self.feeds = feeds
+        self.replier = replier or Replier()
+        """Every reply and edit goes through it: paced with the alerts, 429s waited out."""
+        self.budget = budget or CommandBudget()
         self.notify_admins: Callable[[str], Awaitable[None]] | None = None
         """Set by the runtime once it can send (membership changes are reported to admins)."""
 
-    async def _reply(self, update: Update, text: str) -> None:
+    async def _reply(
+        self, update: Update, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
         message = update.effective_message
         if message is not None:
-            await message.reply_text(text, parse_mode=ParseMode.HTML)
+            await self.replier.send(
+                str(message.chat_id),
+                lambda: message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=markup),
+            )
+
+    async def _edit(
+        self, update: Update, text: str | None, markup: InlineKeyboardMarkup | None
+    ) -> None:
+        """Edit the message a button was pressed under (edits count against the limits)."""
+        query = update.callback_query
+        if query is None or query.message is None:
+            return
+        chat = str(query.message.chat.id)
+        if text is None:
+            await self.replier.send(chat, lambda: query.edit_message_reply_markup(markup))
+        else:
+            await self.replier.send(
+                chat,
+                lambda: query.edit_message_text(
+                    text, parse_mode=ParseMode.HTML, reply_markup=markup
+                ),
+            )
+
+    async def admit(self, update: object) -> bool:
+        """Whether to handle ``update``, decided when it arrives (not when its chat's turn
+        comes): a person over their command budget gets one "slow down" answer, then nothing
+        until the budget refills; nobody else is slowed by it."""
+        if not isinstance(update, Update):
+            return True
+        user = update.effective_user
+        if user is None or not (update.message or update.callback_query):
+            return True
+        verdict = self.budget.take(user.id, time.monotonic())
+        if verdict is Verdict.ALLOW:
+            return True
+        if verdict is Verdict.WARN:
+            log.info("user %s is over the command budget", user.id)
+            query = update.callback_query
+            if query is not None:
+                try:
+                    await query.answer(plain(texts.SLOW_DOWN))
+                except TelegramError as exc:
+                    log.info("could not answer a button press: %s", exc)
+            else:
+                await self._reply(update, texts.SLOW_DOWN)
+        return False
 
     async def _prefs(self, chat: str) -> ChatPrefs:
         return (await self.store.chat_prefs([chat]))[chat]

@@ -21,13 +21,16 @@ from telegram.error import (
     ChatMigrated,
     Forbidden,
     InvalidToken,
+    NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.core.chats import TARGET_RE, split_target
 from bot.core.errors import (
+    AnswerLost,
     BadMessage,
     ChatMoved,
     ChatUnavailable,
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 # before raising; the error is reported once, shortened, by whoever handles it.
 logging.getLogger("telegram.request").setLevel(logging.CRITICAL)
 
+# A network error after the request was sent: the connection was lost while waiting.
+_LOST = re.compile(r"disconnected|connection (?:lost|closed|reset)|RemoteProtocolError", re.I)
 _RAW_BODY = re.compile(r"\.?\s*Parsing the server response .*$", re.DOTALL)
 
 
@@ -96,6 +101,10 @@ def map_error(chat: str, exc: TelegramError) -> DeliveryError:
         if any(marker in exc.message.lower() for marker in _CHAT_GONE):
             return ChatUnavailable(chat, short(exc.message))
         return BadMessage(chat, short(exc.message))
+    if isinstance(exc, TimedOut) or (
+        isinstance(exc, NetworkError) and _LOST.search(exc.message or "")
+    ):
+        return AnswerLost(chat, f"no answer from Telegram ({type(exc).__name__})")
     if isinstance(exc, InvalidToken):
         return TransientDeliveryError(chat, "the bot token was rejected (check TELEGRAM_BOT_TOKEN)")
     return TransientDeliveryError(chat, f"{type(exc).__name__}: {short(exc.message)}")
@@ -104,9 +113,10 @@ def map_error(chat: str, exc: TelegramError) -> DeliveryError:
 class TelegramMessenger:
     """Implements :class:`bot.core.ports.Messenger` on a python-telegram-bot :class:`Bot`."""
 
-    def __init__(self, bot: Bot, admins: Sequence[int]) -> None:
+    def __init__(self, bot: Bot, admins: Sequence[int], send_timeout: float = 30.0) -> None:
         self.bot = bot
         self.admins = tuple(admins)
+        self.send_timeout = send_timeout
 
     def is_group(self, chat: str) -> bool:
         return is_group(chat)
@@ -134,6 +144,7 @@ class TelegramMessenger:
                 link_preview_options=LinkPreviewOptions(is_disabled=not link_preview),
                 disable_notification=silent,
                 reply_markup=alert_keyboard(actions),
+                read_timeout=self.send_timeout,
             )
         except TelegramError as exc:
             raise map_error(chat, exc) from exc

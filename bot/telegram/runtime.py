@@ -9,19 +9,63 @@ with a clear message (never showing the token).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
-from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes
 
 from bot.core.errors import ConfigError, Problem, TransientDeliveryError
 from bot.core.render import Action
 from bot.telegram.commands import Commands
-from bot.telegram.messenger import TelegramMessenger
+from bot.telegram.messenger import TelegramMessenger, map_error
 
 log = logging.getLogger(__name__)
+
+
+class ChatOrderedProcessor(BaseUpdateProcessor):
+    """Handles updates of different chats at once and each chat's one after the other, so
+    answers come in the order of the commands. An update waits for its chat's turn before it
+    takes one of the ``workers`` slots, so a chat flooding the bot holds only one of them.
+    (PTB's own bound is set high: its slot is taken before our turn comes.) ``admit`` decides
+    on arrival whether an update is handled at all (the per-person command budget)."""
+
+    def __init__(
+        self,
+        workers: int,
+        admit: Callable[[object], Awaitable[bool]],
+        backlog: int = 100_000,
+    ) -> None:
+        super().__init__(backlog)
+        self._workers = asyncio.Semaphore(workers)
+        self._admit = admit
+        self._chats: dict[int | None, tuple[asyncio.Lock, list[int]]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if not await self._admit(update):  # decided on arrival, before waiting for a turn
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()
+            return
+        chat = update.effective_chat if isinstance(update, Update) else None
+        key = chat.id if chat is not None else None
+        lock, users = self._chats.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock, self._workers:
+                await coroutine
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._chats[key]
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
 
 
 class TelegramRuntime:
@@ -36,6 +80,7 @@ class TelegramRuntime:
         commands: Commands,
         poll_timeout: float = 30.0,
         request_timeout: float = 10.0,
+        send_timeout: float = 30.0,
         retry_interval: float = 15.0,
     ) -> None:
         self.application: Application = (  # type: ignore[type-arg]
@@ -46,6 +91,9 @@ class TelegramRuntime:
             .read_timeout(request_timeout)
             .write_timeout(request_timeout)
             .get_updates_read_timeout(poll_timeout + request_timeout)
+            # Chats are handled side by side (a reply waiting for its chat's turn, one
+            # message a second, must not hold up everyone else), each chat's updates in order.
+            .concurrent_updates(ChatOrderedProcessor(64, commands.admit))
             .build()
         )
         commands.register(self.application)
@@ -53,14 +101,20 @@ class TelegramRuntime:
         self.commands = commands
         self.poll_timeout = poll_timeout
         self.retry_interval = retry_interval
-        self.messenger = _ReadyMessenger(TelegramMessenger(self.application.bot, admins), self)
+        self.messenger = _ReadyMessenger(
+            TelegramMessenger(self.application.bot, admins, send_timeout), self
+        )
         commands.notify_admins = self.messenger.notify_admins
         self.ready = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None
         self._receiving = False
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("error while handling a Telegram update", exc_info=context.error)
+        error = context.error
+        if isinstance(error, TelegramError):  # the Bot API's answer, not a bug: one line
+            log.warning("while handling a Telegram update: %s", map_error("-", error))
+            return
+        log.error("error while handling a Telegram update", exc_info=error)
 
     async def _initialize(self) -> None:
         try:

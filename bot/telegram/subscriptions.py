@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatMemberStatus, ParseMode
+from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -41,9 +41,7 @@ class SubscriptionCommands(Handlers):
             await self._reply(update, texts.NO_RULES)
             return
         text, keyboard = await self._rules_page(self._chat(update), 0)
-        message = update.effective_message
-        if message is not None:
-            await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+        await self._reply(update, text, keyboard)
 
     async def _rules_page(self, chat: str, page: int) -> tuple[str, InlineKeyboardMarkup]:
         """One page of /rules: the topics, each a button that follows or stops it."""
@@ -208,7 +206,7 @@ class SubscriptionCommands(Handlers):
         if kind == "page":
             text, keyboard = await self._rules_page(chat_id, page or 0)
             await query.answer()
-            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+            await self._edit(update, text, keyboard)
             return
         if rule is None or kind == "unknown":
             await query.answer(texts.BUTTON_GONE, show_alert=True)
@@ -237,7 +235,7 @@ class SubscriptionCommands(Handlers):
         )
         if page is not None:  # a /rules page: show the new state
             text, keyboard = await self._rules_page(chat_id, page)
-            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+            await self._edit(update, text, keyboard)
         elif kind == "unsubscribe":  # under an alert: the buttons have done their job
-            await query.edit_message_reply_markup(reply_markup=None)
+            await self._edit(update, None, None)
         log.info("chat %s pressed %s on %s", chat_id, kind, rule.id)

@@ -133,4 +133,7 @@ SETTINGS_TOPIC = "{mark} <code>{id}</code>: {title}{extra}"
 SETTINGS_NO_TOPICS = "No topics yet: send /rules to pick some."
 SETTINGS_FOOTER = "\nChange with /timezone, /quiet, /digest, /mute and /unsubscribe."
 SETTINGS_BY_CONFIG = " (set by the bot's configuration)"
+SLOW_DOWN = (
+    "🐢 That is a lot of commands at once. I'll answer again in a minute; alerts are not affected."
+)
 ADMIN_NOTICE = "⚠️ <b>newsbot</b>: {text}"
