@@ -56,14 +56,13 @@ def _peak_rss_mb() -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the 30 s lock is SQLite's
 async def test_chaos_loses_nothing_and_keeps_other_chats_prompt(
     write_config: Callable[..., Path],
     feed_server: FeedServer,
     telegram: FakeTelegram,
     db_url: str,
 ) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the 30 s lock is SQLite's; PostgreSQL outages go through the same code")
     for chat in [BACKLOG_CHAT, *OTHERS]:
         telegram.add_user(chat)
     news = [item(0, "Quiet day")]

@@ -510,11 +510,10 @@ LOCKER = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the lock is SQLite's
 async def test_a_locked_database_delays_polling_by_seconds_and_the_admins_are_told(
     make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram, db_url: str
 ) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the lock is SQLite's; PostgreSQL outages go through the same code")
     stories = [item(0, "Quiet")]
     feed_server.set_feed("/news.xml", rss(stories))
     app = await make_app(storage="  outage_notice: 2s\n")
