@@ -261,6 +261,7 @@ class App:
             log.info("stopping")
             await scheduler.shutdown()
             await sender
+            await self.pipeline.flush()  # the feed states written behind
 
     async def _watch_rules(self) -> None:
         before = self.reloader.book

@@ -7,10 +7,11 @@ before the commit means the next poll sees the same stories as new again; a cras
 leaves deliveries pending for the sender. The first successful poll of a feed only records what
 is there (see :class:`SeedPolicy`), so adding a feed never floods anyone.
 
-Most polls bring nothing (a 304, or the same body): their new feed state (poll times, next poll)
-is written behind, many feeds per transaction (``save_feed_states``), at most
+Most polls bring nothing (a 304, or the same body) or fail: their new feed state (poll times,
+errors, next poll) is written behind, many feeds per transaction (``save_feed_states``), at most
 :attr:`Pipeline.flush_after` seconds or :attr:`Pipeline.flush_size` feeds later, and on
-:meth:`Pipeline.flush`. Losing such a state in a crash costs nothing but an early poll. After
+:meth:`Pipeline.flush`. Losing such a state in a crash costs nothing but an early poll (or a
+failure count one short). After
 each successful poll the feed's interval adapts to how often it publishes
 (:func:`bot.core.schedule.adapted_interval`).
 """
@@ -307,10 +308,10 @@ class Pipeline:
                 retry_after=retry_after,
             ),
         )
-        self._unsaved.pop(spec.name, None)
-        async with self._writing:
-            await self.store.save_feed_state(new_state)
-        self.storage.recovered(self.clock())
+        # Written behind, with other states: a feed's failure must not queue the write of
+        # another feed's news behind it (during a database outage each write waits out the
+        # busy time-out); the scheduler goes by the state returned.
+        await self._save_later(new_state)
         log.warning(
             "feed %s: %s (failure %d in a row; next try %s)",
             spec.name,
@@ -332,10 +333,8 @@ class Pipeline:
             disabled=True,
             next_poll_at=None,
         )
-        self._unsaved.pop(spec.name, None)
-        async with self._writing:
-            await self.store.save_feed_state(new_state)
-        self.storage.recovered(self.clock())
+        self._unsaved[spec.name] = new_state
+        await self.flush()  # at once, but kept in memory if the database fails
         log.error("feed %s: %s; the feed is disabled until its URL changes", spec.name, exc.reason)
         self.on_feed_gone(spec, exc.reason)
         return PollResult(spec.name, "gone", new_state, error=exc.reason)

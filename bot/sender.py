@@ -34,6 +34,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from bot.core.chats import ChatStatus, base_chat
 from bot.core.digest import ChatPrefs, alert_release, render_digest
@@ -54,6 +56,7 @@ from bot.core.render import Action, alert_actions, render_html, render_plain
 from bot.core.rules import Rule
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,9 @@ class Sender:
         self.rng = rng or random.Random()
         self.stats = SendStats()
         self._wake = asyncio.Event()
+        self._owed: deque[Callable[[], Awaitable[object]]] = deque()
+        """Outcomes of sends that the database did not take (an outage), in order; written
+        before anything else is claimed. Their deliveries stay leased meanwhile."""
 
     def wake(self, _count: int = 0) -> None:
         """New deliveries were stored: stop waiting and look."""
@@ -188,7 +194,8 @@ class Sender:
             except StorageError as exc:  # an outage: retried within seconds, one line
                 self.storage.failed(self.clock(), str(exc))
                 log.warning("delivery paused: %s; retrying in %s", exc, self.storage.retry_in())
-                await asyncio.sleep(self.storage.retry_in().total_seconds())
+                # New deliveries stored mean the database answers again: look at once.
+                await self._rest(stop, self.storage.retry_in().total_seconds())
                 continue
             except Exception:  # the loop must survive a bug
                 log.exception("delivery loop error; retrying shortly")
@@ -196,17 +203,59 @@ class Sender:
             else:
                 if worked:  # claims write; an empty look proves nothing about writes
                     self.storage.recovered(self.clock())
-            if worked:
-                continue
-            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
-            _, pending = await asyncio.wait(
-                waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED
+            if not worked:
+                await self._rest(stop, idle)
+        try:
+            await self._settle()
+        except StorageError as exc:
+            log.warning(
+                "%d send outcomes not recorded at stop (%s); their alerts are sent again "
+                "once their lease runs out",
+                len(self._owed),
+                exc,
             )
-            for task in pending:
-                task.cancel()
+
+    async def _rest(self, stop: asyncio.Event, seconds: float) -> None:
+        """Wait ``seconds``, or less if woken or stopped."""
+        waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+        _, pending = await asyncio.wait(
+            waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+
+    async def _record(self, write: Callable[[], Awaitable[T]]) -> T | None:
+        """Write a send's outcome. When the database fails, the write is kept (with every
+        later one, in order) to be made before the next claim: the message went out, and its
+        deliveries stay leased, so it is neither lost nor sent again. None if kept."""
+        if not self._owed:
+            try:
+                return await write()
+            except StorageError as exc:
+                self.storage.failed(self.clock(), str(exc))
+                log.warning("send outcome kept in memory: %s", exc)
+        self._owed.append(write)
+        return None
+
+    async def _settle(self) -> None:
+        """Write the outcomes kept during an outage; raises StorageError if it goes on."""
+        if not self._owed:
+            return
+        count = len(self._owed)
+        while self._owed:
+            await self._owed[0]()
+            self._owed.popleft()
+        self.storage.recovered(self.clock())
+        log.info("%d send outcomes kept during the outage recorded", count)
+
+    @property
+    def owed(self) -> int:
+        """Send outcomes not yet written to the database."""
+        return len(self._owed)
 
     async def send_due(self, stop: asyncio.Event | None = None) -> int:
         """Claim one batch of due deliveries and send it; returns how many were claimed."""
+        await self._settle()
         policy = self.policy
         wall = self.clock()
         alerts = [
@@ -297,7 +346,7 @@ class Sender:
                 await asyncio.gather(*tasks, return_exceptions=True)
             leftover = [i for q in queues.values() for m in q for i in m.ids]
             if leftover:
-                await self.store.give_back(leftover, self.clock())
+                await self._record(lambda: self.store.give_back(leftover, self.clock()))
             self.pacer.forget(self.monotonic())  # bounded memory: chats not written to lately
         return len(alerts) + len(digests)
 
@@ -355,14 +404,17 @@ class Sender:
             self.stats.rate_limited += 1
             self.pacer.pause(exc.retry_after, self.monotonic())
             when = self.clock() + timedelta(seconds=exc.retry_after)
+            limited = str(exc)
             for delivery_id in ids:
-                await self.store.retry_later(delivery_id, when, str(exc), count_attempt=False)
+                await self._record(
+                    partial(self.store.retry_later, delivery_id, when, limited, count_attempt=False)
+                )
             log.warning("telegram rate limit: pausing all sends for %gs", exc.retry_after)
         except ChatMoved as exc:
-            old = base_chat(message.chat)
-            await self.store.give_back(ids, self.clock())
-            await self.store.merge_chat(
-                old, exc.new_chat, self.clock(), reason=f"migrated to {exc.new_chat}"
+            old, new = base_chat(message.chat), exc.new_chat
+            await self._record(lambda: self.store.give_back(ids, self.clock()))
+            await self._record(
+                lambda: self.store.merge_chat(old, new, self.clock(), reason=f"migrated to {new}")
             )
             log.info("chat %s migrated to %s; its alerts and settings follow", old, exc.new_chat)
             self.wake()
@@ -370,8 +422,11 @@ class Sender:
         except ChatUnavailable as exc:
             self.stats.held += len(ids)
             chat = base_chat(message.chat)  # a forum topic is unreachable when its chat is
-            before = await self.store.set_chat_status(
-                chat, ChatStatus.BLOCKED, self.clock(), reason=exc.reason
+            reason = exc.reason
+            before = await self._record(
+                lambda: self.store.set_chat_status(
+                    chat, ChatStatus.BLOCKED, self.clock(), reason=reason
+                )
             )
             log.warning("%s; holding its alerts until it is reachable again", exc)
             if before != ChatStatus.BLOCKED:  # tell the admins once, not for every alert
@@ -382,8 +437,13 @@ class Sender:
                 await self._park(message, str(exc))
             else:
                 log.warning("%s; resending as plain text", exc)
+                error = str(exc)
                 for delivery_id in ids:
-                    await self.store.retry_later(delivery_id, self.clock(), str(exc), plain=True)
+                    await self._record(
+                        partial(
+                            self.store.retry_later, delivery_id, self.clock(), error, plain=True
+                        )
+                    )
         except AnswerLost as exc:  # maybe delivered: never resent at once
             self.stats.maybe_sent += len(ids)
             await self._retry(message, str(exc), at_least=self.policy.maybe_sent_delay)
@@ -395,7 +455,7 @@ class Sender:
         else:
             now = self.clock()
             self.stats.sent += len(ids)
-            await self.store.mark_many_sent(ids, message_id, now)
+            await self._record(lambda: self.store.mark_many_sent(ids, message_id, now))
             if message.digest:
                 self.stats.digests += 1
                 log.info("sent a digest of %d alerts to %s", len(ids), message.chat)
@@ -421,13 +481,13 @@ class Sender:
         self.stats.retried += 1
         when = self.clock() + timedelta(seconds=delay)
         for delivery_id in message.ids:
-            await self.store.retry_later(delivery_id, when, error)
+            await self._record(partial(self.store.retry_later, delivery_id, when, error))
         log.warning("%s; retry %d in %.0fs", error, attempts, delay)
 
     async def _park(self, message: _Message, error: str) -> None:
         self.stats.parked += len(message.ids)
         for delivery_id in message.ids:
-            await self.store.park(delivery_id, error, self.clock())
+            await self._record(partial(self.store.park, delivery_id, error, self.clock()))
         log.error("giving up on deliveries %s to %s: %s", message.ids, message.chat, error)
         titles = "\n".join(a.story.title for a in message.alerts[:5])
         await self.messenger.notify_admins(

@@ -270,6 +270,17 @@ async def test_server_errors_drops_and_delays(fake: FakeTelegram, bot: Bot) -> N
 
 
 @pytest.mark.asyncio
+async def test_a_lost_answer_fault_sends_the_message_and_drops_the_answer(
+    fake: FakeTelegram, bot: Bot
+) -> None:
+    fake.fail_next(kind="lost")
+    with pytest.raises(NetworkError):
+        await bot.send_message(ALICE, "sent, answer lost")
+    await bot.send_message(ALICE, "next")
+    assert [m.text for m in fake.messages_to(ALICE)] == ["sent, answer lost", "next"]
+
+
+@pytest.mark.asyncio
 async def test_faults_can_target_one_chat_several_times(fake: FakeTelegram, bot: Bot) -> None:
     fake.fail_next(chat_id=BOB, times=2, kind="server_error")
 

@@ -22,7 +22,7 @@ from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from bot.app import utc_now
-from bot.core.errors import ConfigError, FeedError
+from bot.core.errors import ConfigError, FeedError, StorageError
 from bot.core.htmltext import html_to_text
 from bot.core.models import FeedSpec, PollRecord, Story
 from bot.feeds.fetch import Fetcher, make_client
@@ -495,6 +495,72 @@ async def test_a_slow_answer_is_waited_for_and_a_lost_one_resent_only_later(
     titles = [m.plain_text.splitlines()[0] for m in telegram.messages_to(1001)]
     # The lost answer's message had reached Telegram: the one duplicate the guarantee allows.
     assert titles == ["Story 0", "Story 1", "Story 1"]
+
+
+class _RefusingOutcomes:
+    """The real store, except that recording what a send did fails while ``down`` is set, as a
+    database outage between a send and its record makes it."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.down = False
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self._store, name)
+        if name in {"mark_many_sent", "retry_later"}:
+
+            async def refused(*args: object, **kwargs: object) -> object:
+                if self.down:
+                    raise StorageError("database error: database is locked")
+                return await attr(*args, **kwargs)
+
+            return refused
+        return attr
+
+
+async def test_a_sent_alert_whose_record_failed_is_recorded_later_not_sent_again(
+    store: Store, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect: a send that Telegram took while the database refused its record stayed leased,
+    its task's error was never retrieved, and the alert went out again when the lease ran out."""
+    telegram.add_user(1001)
+    telegram.add_user(1002)
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    items = [Story("news", f"k{n}", f"Story {n}", f"https://a.invalid/{n}") for n in range(2)]
+    record = PollRecord(
+        "news",
+        state,
+        items,
+        frozenset(s.key for s in items),
+        [delivery(s.key, "r", chat) for s in items for chat in ("1001", "1002")],
+    )
+    await store.commit_poll(record, NOW)
+    flaky = _RefusingOutcomes(store)
+    clock = [utc_now()]
+    async with Bot(telegram.token, base_url=telegram.base_url) as bot:
+        sender = Sender(
+            store=flaky,  # type: ignore[arg-type]
+            messenger=TelegramMessenger(bot, []),
+            clock=lambda: clock[0],
+            policy=SendPolicy(lease=timedelta(seconds=30)),
+        )
+        flaky.down = True
+        telegram.fail_next("sendMessage", chat_id=1002, kind="server_error")
+        await sender.send_due()
+        assert len(telegram.messages_to(1001)) == 2
+        assert sender.owed >= 3  # sent ones and a retry, none written
+        with pytest.raises(StorageError):  # nothing new is claimed before they are written
+            await sender.send_due()
+        flaky.down = False
+        clock[0] += timedelta(seconds=31)  # past the lease
+        while (await store.delivery_counts()).get("sent", 0) < 4:
+            await sender.send_due()
+            clock[0] += timedelta(seconds=2)
+    assert sender.owed == 0
+    titles = sorted(m.plain_text.splitlines()[0] for m in telegram.messages_to(1001))
+    assert titles == ["Story 0", "Story 1"]  # each once
+    assert sorted(m.plain_text.splitlines()[0] for m in telegram.messages_to(1002)) == titles
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
 
 
 LOCKER = textwrap.dedent(

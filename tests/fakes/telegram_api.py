@@ -92,7 +92,7 @@ JSONDict: TypeAlias = dict[str, Any]
 ChatStatus: TypeAlias = Literal["creator", "administrator", "member", "left", "kicked"]
 FaultKind: TypeAlias = Literal[
     "retry_after", "forbidden", "bad_request", "migrate", "server_error", "bad_gateway", "drop",
-    "delay", "hang",
+    "delay", "hang", "lost",
 ]  # fmt: skip
 
 MAX_MESSAGE_LENGTH = 4096
@@ -257,7 +257,7 @@ class Fault:
         if isinstance(spec, Fault):
             return spec
         if isinstance(spec, str):
-            if spec not in ("forbidden", "server_error", "bad_gateway", "drop"):
+            if spec not in ("forbidden", "server_error", "bad_gateway", "drop", "lost"):
                 raise ValueError(f"fault {spec!r} needs a value, e.g. ({spec!r}, ...)")
             return cls(spec)
         kind, value = spec
@@ -272,7 +272,7 @@ class Fault:
 
 FaultSpec: TypeAlias = (
     Fault
-    | Literal["forbidden", "server_error", "bad_gateway", "drop"]
+    | Literal["forbidden", "server_error", "bad_gateway", "drop", "lost"]
     | tuple[Literal["retry_after", "delay", "hang"], float]
     | tuple[Literal["bad_request"], str]
     | tuple[Literal["migrate"], int]
@@ -386,6 +386,7 @@ class _Chaos:
     delay: float
     p_hang: float = 0.0
     hang: float = 0.0
+    p_lost: float = 0.0
 
     def roll(self) -> Fault | None:
         draw = self.rng.random()
@@ -395,6 +396,7 @@ class _Chaos:
             (self.p_drop, Fault("drop")),
             (self.p_delay, Fault("delay", self.delay)),
             (self.p_hang, Fault("hang", self.hang)),
+            (self.p_lost, Fault("lost")),
         ):
             if draw < probability:
                 return fault
@@ -1002,6 +1004,8 @@ class FakeTelegram:
         group targeted by the call really migrates (its old id keeps failing). ``"server_error"``:
         500. ``"bad_gateway"``: 502 with an HTML body, like Telegram's front-end. ``"drop"``:
         the connection is closed without an answer. ``("delay", s)``: answer normally after s.
+        ``"lost"``: the call is carried out (the message sent), then the connection is closed
+        without an answer.
         """
         fault = Fault.of(kind)
         with self._cond:
@@ -1023,10 +1027,12 @@ class FakeTelegram:
         delay: float = 0.0,
         p_hang: float = 0.0,
         hang: float = 0.0,
+        p_lost: float = 0.0,
     ) -> None:
         """Random faults on every ``sendMessage``, reproducible from ``seed``. ``hang``: the
-        server stalls for ``hang`` seconds and drops the connection without sending."""
-        total = p_retry_after + p_server_error + p_drop + p_delay + p_hang
+        server stalls for ``hang`` seconds and drops the connection without sending. ``lost``:
+        the message is sent, then the connection drops before the answer."""
+        total = p_retry_after + p_server_error + p_drop + p_delay + p_hang + p_lost
         if not 0.0 <= total <= 1.0:
             raise ValueError("the probabilities must add up to at most 1")
         with self._cond:
@@ -1040,6 +1046,7 @@ class FakeTelegram:
                 delay,
                 p_hang,
                 hang,
+                p_lost,
             )
 
     def chaos_off(self) -> None:
@@ -1354,14 +1361,17 @@ class FakeTelegram:
             if fault.kind == "delay":
                 if self._stop_event.wait(float(fault.value or 0)):
                     raise _Drop
-            else:
+            elif fault.kind != "lost":  # "lost" drops the answer after the call, below
                 raise _fault_error(fault)
         with self._cond:
             if self._stopping:
                 raise _Drop
             if method == "getUpdates":
                 return self._api_get_updates(params, seq)
-            return self._handlers[method](params)
+            result = self._handlers[method](params)
+        if fault is not None and fault.kind == "lost":
+            raise _Drop
+        return result
 
     # -- state helpers (call with the lock held) ----------------------------------------------
 
