@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import Table, event, func, insert, select
+from sqlalchemy import Table, event, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -28,6 +28,7 @@ from bot.storage import schema as s
 log = logging.getLogger(__name__)
 
 CHUNK = 400
+MIGRATION_LOCK = 0x6E657773626F74  # "newsbot": the advisory lock key of schema changes
 """Rows per multi-row statement: far below SQLite's bound-parameter limit."""
 
 
@@ -65,15 +66,25 @@ class Database:
         await self._engine.dispose()
 
     async def _migrate(self) -> None:
+        """Create or upgrade the schema in one transaction. On PostgreSQL it holds a
+        transaction-level advisory lock (which, unlike a session lock, also works through
+        transaction-pooling proxies): instances starting together take turns, and all but the
+        first find the schema current. DDL is transactional there, so a failed migration
+        leaves the previous version intact."""
         async with self._engine.begin() as conn:
-            has_table = await conn.run_sync(
-                lambda c: c.dialect.has_table(c, s.schema_migrations.name)
-            )
-            if not has_table:
-                await conn.run_sync(s.create_latest)
-                log.info("created database schema version %d", s.SCHEMA_VERSION)
-                return
-            current = (await conn.execute(select(func.max(s.schema_migrations.c.version)))).scalar()
+            if self.dialect == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
+            await self._upgrade(conn)
+
+    async def _upgrade(self, conn: AsyncConnection) -> None:
+        has_table = await conn.run_sync(lambda c: c.dialect.has_table(c, s.schema_migrations.name))
+        if not has_table:
+            await conn.run_sync(s.create_latest)
+            log.info("created database schema version %d", s.SCHEMA_VERSION)
+            return
+        current = (await conn.execute(select(func.max(s.schema_migrations.c.version)))).scalar()
         current = current or 0
         if current > s.SCHEMA_VERSION:
             raise StorageError(
@@ -83,11 +94,10 @@ class Database:
         for version, migration in s.MIGRATIONS:
             if version <= current:
                 continue
-            async with self._engine.begin() as conn:
-                await conn.run_sync(migration)
-                await conn.execute(
-                    insert(s.schema_migrations), {"version": version, "applied_at": now_utc()}
-                )
+            await conn.run_sync(migration)
+            await conn.execute(
+                insert(s.schema_migrations), {"version": version, "applied_at": now_utc()}
+            )
             log.info("migrated database to schema version %d", version)
 
     @asynccontextmanager
