@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, str] = {
     "delivery": "bench.delivery",
     "latency": "bench.latency",
     "memory": "bench.memory",
+    "clustering": "bench.clustering",
 }
 """Benchmark name -> module; the module has ``main(argv: list[str]) -> int`` and a docstring
 whose first line describes it. Add new benchmarks here."""

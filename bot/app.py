@@ -29,6 +29,7 @@ from bot.core.rules import RuleBook
 from bot.feeds.fetch import Fetcher, make_client
 from bot.feeds.parse import ParserPool, parse_feed
 from bot.lanes import Lanes
+from bot.metrics import Endpoints, Metrics
 from bot.pipeline import Pipeline, PollResult
 from bot.polling import FeedPoller
 from bot.reloader import RuleReloader
@@ -162,6 +163,12 @@ class App:
             self.pipeline, store, config.feed_specs(), self.clock, polling.concurrency
         )
         self.scheduler: FeedScheduler | None = None
+        self._queue_depth: dict[str, int] = {}
+        self.metrics = Metrics(self.sender.stats, self.storage_health, lambda: self._queue_depth)
+        self.feeds.observers.append(self.metrics.observe_poll)
+        self.endpoints: Endpoints | None = None
+        """The /metrics, /healthz and /readyz server while running (observability.listen)."""
+        self._running = False
 
     @classmethod
     async def create(cls, config: Config, options: Options | None = None) -> App:
@@ -247,7 +254,18 @@ class App:
             "feeds-watchdog", timedelta(seconds=30), lambda: self.feeds.replan_lost(scheduler)
         )
         scheduler.every("feed-states", self.pipeline.flush_after, self.pipeline.flush)
+        scheduler.every("queue-depth", timedelta(seconds=15), self._read_queue_depth)
         scheduler.start()
+        await self._read_queue_depth()
+        self._running = True
+        if (address := self.config.observability.address()) is not None:
+            try:
+                self.endpoints = Endpoints(*address, self.metrics, self._not_ready)
+            except OSError as exc:
+                await scheduler.shutdown()
+                where = f"observability.listen {self.config.observability.listen}"
+                raise ConfigError([Problem(self.config.source, f"{where}: {exc}")]) from exc
+            self.endpoints.start()
         log.info(
             "running: %d feeds, %d rules, delivering to %s",
             len(self.specs),
@@ -259,9 +277,25 @@ class App:
             await stop.wait()
         finally:
             log.info("stopping")
+            self._running = False
             await scheduler.shutdown()
             await sender
             await self.pipeline.flush()  # the feed states written behind
+            if self.endpoints is not None:
+                self.endpoints.stop()
+
+    async def _read_queue_depth(self) -> None:
+        try:
+            counts = await self.store.delivery_counts()
+        except StorageError:
+            return  # an outage: the last figures stay, and /readyz says why
+        self._queue_depth = {state.value: n for state, n in counts.items()}
+
+    def _not_ready(self) -> str | None:
+        """Why /readyz fails, or None: the bot runs and its database answers."""
+        if not self._running:
+            return "not running"
+        return self.storage_health.describe(self.clock())
 
     async def _watch_rules(self) -> None:
         before = self.reloader.book

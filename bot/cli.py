@@ -8,6 +8,7 @@
     newsbot rules test FILE --history DAYS    ... or in the stories stored recently
     newsbot rules explain RULE --story SRC    why stories did or did not match a rule
     newsbot rules schema                      the JSON Schema of rule files
+    newsbot stories cluster FILE [--explain]  which stories of a JSON-lines file are the same
 
 Every command takes ``--config PATH`` (default ./config.yaml). Exit codes: 0 success,
 1 invalid configuration or rules, 2 a runtime failure (database, network, token).
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import __version__
+from bot import __version__, storyfile
 from bot.app import App, Options, feed_health, fetch_stories, file_stories, stored_stories
 from bot.config import Config, load_config
 from bot.core.errors import ConfigError, NewsbotError, Problem
@@ -73,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--story", required=True, help="a feed URL or file, or a text file")
     exp.add_argument("--item", type=int, help="only the Nth story of the feed (1-based)")
     sub.add_parser("schema", help="print the JSON Schema of rule files")
+
+    stories = commands.add_parser("stories", help="work with stories")
+    story_sub = stories.add_subparsers(dest="stories_command", required=True)
+    cluster = story_sub.add_parser(
+        "cluster", help="cluster a JSON-lines file of stories as the bot would"
+    )
+    cluster.add_argument("file", type=Path, help="JSON lines: id, title, summary, link, ...")
+    cluster.add_argument("--explain", action="store_true", help="say why each joined or not")
+    cluster.add_argument(
+        "--no-semantic", action="store_true", help="ignore the semantic extra if installed"
+    )
     return parser
 
 
@@ -81,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "rules" and args.rules_command == "schema":
         print(json.dumps(rules_schema(), indent=2, ensure_ascii=False))
         return 0
+    if args.command == "stories":
+        return _cluster(args.file, explain=args.explain, use_semantic=not args.no_semantic)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -109,6 +123,18 @@ def rules_schema() -> dict[str, object]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "newsbot rule file"
     return schema
+
+
+def _cluster(path: Path, *, explain: bool, use_semantic: bool) -> int:
+    try:
+        lines = list(storyfile.cluster_file(path, explain=explain, use_semantic=use_semantic))
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 1
+    print(storyfile.mode(use_semantic), file=sys.stderr)
+    for line in lines:
+        print(line)
+    return 0
 
 
 def _print_problems(exc: ConfigError) -> None:

@@ -185,12 +185,25 @@ class FeedSettings(_Model):
         return value
 
 
+class ObservabilitySettings(_Model):
+    listen: str | None = Field(None, pattern=r"^[^:\s]*:\d{1,5}$")
+    """``host:port`` for ``/metrics``, ``/healthz`` and ``/readyz`` (e.g. ``127.0.0.1:9108``;
+    port 0 picks a free one). Unset: no endpoint."""
+
+    def address(self) -> tuple[str, int] | None:
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host or "0.0.0.0", int(port)  # noqa: S104 - an empty host means every interface
+
+
 class Config(_Model):
     telegram: TelegramSettings = TelegramSettings()
     storage: StorageSettings = StorageSettings()
     polling: PollingSettings = PollingSettings()
     first_poll: FirstPollSettings = FirstPollSettings()
     delivery: DeliverySettings = DeliverySettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
     rules_dir: str = "rules"
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     feeds: tuple[FeedSettings, ...] = ()

@@ -39,6 +39,8 @@ class FeedPoller:
         self.concurrency = concurrency
         self.lanes: Lanes | None = None
         """Told how long each scheduled fetch took (see :mod:`bot.lanes`)."""
+        self.observers: list[Callable[[PollResult], None]] = []
+        """Told of every poll's result (metrics)."""
 
     def host_of(self, name: str) -> str:
         """The host and port a feed is fetched from (its lane, see :mod:`bot.lanes`)."""
@@ -55,6 +57,8 @@ class FeedPoller:
             await self.sync()
         result = await self.pipeline.poll(self.specs[name], self.states[name])
         self.states[name] = result.state
+        for observe in self.observers:
+            observe(result)
         return result
 
     async def scheduled_poll(self, name: str) -> datetime | None:

@@ -1,0 +1,187 @@
+"""Operations endpoints (edge: prometheus-client and the standard HTTP server): ``/metrics``
+in the Prometheus text format, ``/healthz`` (the process answers) and ``/readyz`` (the
+database answers and the bot is running), on ``observability.listen`` when it is set.
+
+Labels never carry chat ids, user ids or feed names: outcomes and states only, so the number
+of series stays small and nobody's identity ends up in a monitoring system.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from bot.core.outage import StorageHealth
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class PollOutcome(Protocol):
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def new_stories(self) -> int: ...
+    @property
+    def deliveries(self) -> int: ...
+    @property
+    def fetch_seconds(self) -> float: ...
+
+
+class SenderCounts(Protocol):
+    sent: int
+    retried: int
+    parked: int
+    held: int
+    rate_limited: int
+    deferred: int
+    digests: int
+    maybe_sent: int
+
+
+class Metrics:
+    """The bot's figures. Polls are observed as they end; the sender's counts, the queue and
+    the database's health are read when scraped."""
+
+    def __init__(
+        self, sender: SenderCounts, storage: StorageHealth, queue: Callable[[], dict[str, int]]
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.polls = Counter(
+            "newsbot_polls", "Feed polls by outcome.", ["outcome"], registry=self.registry
+        )
+        self.fetch_seconds = Histogram(
+            "newsbot_fetch_seconds",
+            "How long fetching a feed took.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.new_stories = Counter(
+            "newsbot_new_stories", "Stories seen for the first time.", registry=self.registry
+        )
+        self.queued = Counter(
+            "newsbot_alerts_queued", "Deliveries created by polls.", registry=self.registry
+        )
+        self.queue_refreshes = Gauge(
+            "newsbot_queue_refreshed_timestamp_seconds",
+            "When the queue depth was last read from the database.",
+            registry=self.registry,
+        )
+        self.registry.register(_Scraped(sender, storage, queue))
+
+    def observe_poll(self, result: PollOutcome) -> None:
+        self.polls.labels(result.outcome).inc()
+        if result.outcome not in ("storage_error",):
+            self.fetch_seconds.observe(result.fetch_seconds)
+        self.new_stories.inc(result.new_stories)
+        self.queued.inc(result.deliveries)
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Scraped(Collector):
+    def __init__(
+        self, sender: SenderCounts, storage: StorageHealth, queue: Callable[[], dict[str, int]]
+    ) -> None:
+        self._sender = sender
+        self._storage = storage
+        self._queue = queue
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        s = self._sender
+        alerts = CounterMetricFamily(
+            "newsbot_alerts", "Send outcomes of deliveries.", labels=["outcome"]
+        )
+        for outcome, value in (
+            ("sent", s.sent),
+            ("retried", s.retried),
+            ("parked", s.parked),
+            ("held", s.held),
+            ("deferred", s.deferred),
+            ("maybe_sent", s.maybe_sent),
+        ):
+            alerts.add_metric([outcome], value)
+        yield alerts
+        yield CounterMetricFamily(
+            "newsbot_telegram_rate_limited", "429 answers from Telegram.", value=s.rate_limited
+        )
+        yield CounterMetricFamily("newsbot_digests", "Digest messages sent.", value=s.digests)
+        depth = GaugeMetricFamily(
+            "newsbot_queue_depth", "Deliveries by state, as last read.", labels=["state"]
+        )
+        for state, count in sorted(self._queue().items()):
+            depth.add_metric([state], count)
+        yield depth
+        yield GaugeMetricFamily(
+            "newsbot_database_up",
+            "1 while the database answers, 0 during an outage.",
+            value=0 if self._storage.since is not None else 1,
+        )
+
+
+class Endpoints:
+    """The HTTP server, in a thread of its own: a slow scraper never blocks the bot."""
+
+    def __init__(
+        self, host: str, port: int, metrics: Metrics, ready: Callable[[], str | None]
+    ) -> None:
+        """``ready`` returns None when ready, else why not."""
+        handler = _handler(metrics, ready)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="newsbot-endpoints", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        log.info("metrics and health on http://%s:%s (/metrics, /healthz, /readyz)", host, port)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(metrics: Metrics, ready: Callable[[], str | None]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._answer(200, metrics.text(), CONTENT_TYPE)
+            elif path == "/healthz":
+                self._answer(200, b"ok\n")
+            elif path == "/readyz":
+                reason = ready()
+                if reason is None:
+                    self._answer(200, b"ready\n")
+                else:
+                    self._answer(503, f"not ready: {reason}\n".encode())
+            else:
+                self._answer(404, b"not found\n")
+
+        def _answer(self, status: int, body: bytes, kind: str = "text/plain") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("endpoints: %s", format % args)
+
+    return Handler
