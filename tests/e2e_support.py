@@ -5,6 +5,7 @@ Registered as a pytest plugin in conftest.py, so its fixtures are available to e
 from __future__ import annotations
 
 import asyncio
+import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -37,6 +38,20 @@ RULES = {
             any: [Nagorno-Karabakh, Qarabağ, Карабах]
     """
 }
+
+
+LOCKER = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    db.execute("COMMIT")
+    """
+)
+"""A script that holds an exclusive lock on the SQLite file ``argv[1]`` for ``argv[2]``
+seconds, as another process would (it prints "locked" once it holds it)."""
 
 
 class Clock:

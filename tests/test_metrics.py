@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.e2e_support import OTHER_USER, MakeApp, item, running, seeded
+from tests.e2e_support import LOCKER, OTHER_USER, MakeApp, item, running, seeded
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feedgen import rss
 from tests.fakes.telegram_api import FakeTelegram
-from tests.test_hardening import LOCKER
 
 
 def value(text: str, name: str, labels: str = "") -> float:
