@@ -7,6 +7,7 @@ names one (CI sets it to the local server); the PostgreSQL database is emptied b
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import textwrap
@@ -24,6 +25,31 @@ from tests.fakes.telegram_api import FakeTelegram
 pytest_plugins = ["tests.e2e_support"]
 
 PG_URL = os.environ.get("NEWSBOT_TEST_DATABASE_URL", "")
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """Under pytest-xdist each worker gets a database of its own (``test_gw0``, ...), created
+    on first use: the tests empty their database, which must not hit the other worker's."""
+    base, _, name = url.rpartition("/")
+    own = f"{name}_{worker}"
+
+    async def create() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own}
+            )
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{own}"'))
+        await engine.dispose()
+
+    asyncio.run(create())
+    return f"{base}/{own}"
+
+
+if PG_URL and (WORKER := os.environ.get("PYTEST_XDIST_WORKER")):
+    PG_URL = _worker_database(PG_URL, WORKER)
+    os.environ["NEWSBOT_TEST_DATABASE_URL"] = PG_URL  # for the processes tests start
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 """The workspace's shared folder (real feed corpus); tests using it skip when it is absent."""
 

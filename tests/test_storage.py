@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -442,3 +443,15 @@ async def test_alerts_held_too_long_are_cancelled_not_kept_forever(store: Store)
     }
     await store.set_chat_status("42", "active", NOW)
     assert [a.story.key for a in await store.claim_due(NOW, timedelta(seconds=60), 10)] == ["new"]
+
+
+async def test_two_merges_of_one_name_at_once_both_succeed(store: Store) -> None:
+    """A send resolving ``@desk`` and Telegram's membership update for the same channel merge
+    the name at the same moment; on PostgreSQL the second insert of the alias used to fail."""
+    await store.subscribe("@desk", "drones", NOW)
+    for _ in range(5):
+        await asyncio.gather(
+            *(store.merge_chat("@desk", "-1001", NOW, reason="resolved") for _ in range(4))
+        )
+    assert await store.aliases() == {"@desk": "-1001"}
+    assert await store.subscriptions_of("-1001") == ["drones"]

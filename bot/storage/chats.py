@@ -142,12 +142,15 @@ class ChatStore(Database):
                 await conn.execute(transition(Event.HOLD, of_chat(new)))
             a = s.chat_aliases
             await conn.execute(update(a).where(a.c.chat == old).values(chat=new))
-            await conn.execute(delete(a).where(a.c.alias == old))
-            await conn.execute(insert(a), {"alias": old, "chat": new, "created_at": now})
+            # Two merges of one name can run at once (a send resolving @name while Telegram
+            # reports the chat's membership): the alias is written so that both succeed.
+            await conn.execute(
+                self._insert_ignore(a, ["alias"]), {"alias": old, "chat": new, "created_at": now}
+            )
+            await conn.execute(update(a).where(a.c.alias == old).values(chat=new))
 
-    @staticmethod
     async def _merge_chat_rows(
-        conn: AsyncConnection, old: str, new: str, now: datetime, reason: str
+        self, conn: AsyncConnection, old: str, new: str, now: datetime, reason: str
     ) -> None:
         """The new id inherits the old one's settings it does not have itself."""
         settings = ("kind", "title", "timezone", "quiet_start", "quiet_end", "muted_until")
@@ -160,9 +163,9 @@ class ChatStore(Database):
                 if getattr(before, key) is not None
                 and (after is None or getattr(after, key) in (None, "unknown"))
             }
-            if after is None:
+            if after is None:  # (or a concurrent merge has just created it: then that wins)
                 await conn.execute(
-                    insert(ch),
+                    self._insert_ignore(ch, ["chat"]),
                     {"kind": "unknown", "status": before.status}
                     | inherited
                     | {"chat": new, "status_reason": before.status_reason, "updated_at": now},
