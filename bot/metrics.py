@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -70,16 +70,11 @@ class Metrics:
         self.queued = Counter(
             "newsbot_alerts_queued", "Deliveries created by polls.", registry=self.registry
         )
-        self.queue_refreshes = Gauge(
-            "newsbot_queue_refreshed_timestamp_seconds",
-            "When the queue depth was last read from the database.",
-            registry=self.registry,
-        )
         self.registry.register(_Scraped(sender, storage, queue))
 
     def observe_poll(self, result: PollOutcome) -> None:
         self.polls.labels(result.outcome).inc()
-        if result.outcome not in ("storage_error",):
+        if result.outcome != "storage_error":  # no fetch was made
             self.fetch_seconds.observe(result.fetch_seconds)
         self.new_stories.inc(result.new_stories)
         self.queued.inc(result.deliveries)

@@ -15,6 +15,7 @@ from bot.core.clustering import (
     cluster_all,
     content_words,
 )
+from bot.wordstats import headline_stems
 
 T0 = datetime(2026, 6, 16, 8, 0, tzinfo=UTC)
 
@@ -110,6 +111,18 @@ def test_same_topic_different_events_stay_apart() -> None:
         ]
     )
     assert [d.story for d in decisions] == ["i1", "i2", "i3"]
+
+
+def test_same_pattern_headlines_of_different_events_stay_apart_with_the_shipped_statistics() -> (
+    None
+):
+    """Shared words ("Israeli strike ... kills") are weaker evidence than the threshold asks:
+    a threshold near zero would merge these (p = 0.35 against 0.45)."""
+    clusterer = Clusterer(background=headline_stems())
+    first = clusterer.add(item(1, "Israeli strike on Gaza school kills 12"))
+    second = clusterer.add(item(2, "Israeli strike on Lebanon village kills 3", 10))
+    assert (first.story, second.story) == ("i1", "i2")
+    assert 0.1 < second.score < 0.45, second.reason
 
 
 def test_items_older_than_the_window_are_forgotten() -> None:

@@ -422,8 +422,3 @@ def cluster_all(items: Iterable[Item], model: Model = DEFAULT_MODEL) -> list[Dec
     """Cluster ``items`` in order, as the bot would; one decision per item."""
     clusterer = Clusterer(model=model)
     return [clusterer.add(item) for item in items]
-
-
-def stories_of(decisions: Iterable[Decision]) -> Mapping[str, str]:
-    """Item id -> story id."""
-    return {d.id: d.story for d in decisions}

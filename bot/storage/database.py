@@ -28,8 +28,9 @@ from bot.storage import schema as s
 log = logging.getLogger(__name__)
 
 CHUNK = 400
-MIGRATION_LOCK = 0x6E657773626F74  # "newsbot": the advisory lock key of schema changes
 """Rows per multi-row statement: far below SQLite's bound-parameter limit."""
+MIGRATION_LOCK = 0x6E657773626F74
+"""The PostgreSQL advisory lock key held while the schema changes ("newsbot" in ASCII)."""
 
 
 class Database:
