@@ -1,8 +1,10 @@
 """The composition root: the one place that builds the IO objects and wires them together.
 
 :class:`App` owns the database, the HTTP client, the parser workers, the messenger (Telegram, or
-the console when no token is configured), the scheduler and the sender. ``run`` keeps it all
-going until asked to stop; ``run_once`` polls every feed once, delivers, and returns.
+the console when no token is configured), the scheduler, the sender and the instance's role.
+``run`` keeps it all going until asked to stop; ``run_once`` polls every feed once, delivers,
+and returns. Every instance polls feeds; the one holding the leader lease
+(:mod:`bot.leadership`) also receives updates, sends and keeps house.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import TextIO
 from bot.config import Config
 from bot.console import ConsoleMessenger
 from bot.core import health, reports
+from bot.core.chats import base_chat
 from bot.core.errors import ConfigError, Problem, StorageError
 from bot.core.health import FeedHealth
 from bot.core.models import FeedSpec, FeedState, Story
@@ -29,6 +33,7 @@ from bot.core.rules import RuleBook
 from bot.feeds.fetch import Fetcher, make_client
 from bot.feeds.parse import ParserPool, parse_feed
 from bot.lanes import Lanes
+from bot.leadership import Leadership, StoredUpdates
 from bot.metrics import Endpoints, Metrics
 from bot.pipeline import Pipeline, PollResult
 from bot.polling import FeedPoller
@@ -39,11 +44,20 @@ from bot.storage import Store
 from bot.telegram.commands import Commands
 from bot.telegram.replies import Replier
 from bot.telegram.runtime import TelegramRuntime
+from bot.telegram.webhook import WebhookReceiver
 
 log = logging.getLogger(__name__)
 
 CONSOLE_CHAT = "console"
 """The one recipient of every alert when there is no Telegram token."""
+
+SENDER_IDLE = 2.0
+"""Seconds between the sender's looks for due deliveries when nothing woke it: deliveries
+other instances queue are found within this."""
+
+NOTICE_MEMORY = timedelta(minutes=10)
+"""How long a sent admin notice keeps the same text queued by other instances from going out
+again."""
 
 
 def send_policy(config: Config) -> SendPolicy:
@@ -87,11 +101,16 @@ class App:
         self.clock = options.clock
         self.started_at = self.clock()
         self._notices: set[asyncio.Task[None]] = set()
+        self._sent_notices: dict[str, datetime] = {}
+        coordination = config.coordination
+        self.leadership = Leadership(store, self.clock, ttl=coordination.leader_lease)
+        self.leadership.on_elected.append(self._lead)
+        self.leadership.on_deposed.append(self._follow)
         feed_tags = {f.name: f.tags for f in config.feeds}
         self.reloader = RuleReloader(
             config.rules_path,
             feed_tags,
-            notify_admins=lambda text: self.messenger.notify_admins(text),
+            notify_admins=self.notify_admins,
             on_reload=lambda book: setattr(self.pipeline, "rules", book),
         )
         polling = config.polling
@@ -105,7 +124,9 @@ class App:
         )
         self.parser = ParserPool(options.parse_workers)
         self.telegram: TelegramRuntime | None = None
-        pacer = Pacer()  # one pacer for alerts and replies: Telegram's limits are per bot
+        # One pacer for alerts and replies: Telegram's limits are per bot, and only the leader
+        # sends (see bot.leadership).
+        self.pacer = pacer = Pacer()
         self.storage_health = StorageHealth(
             notice_after=config.storage.outage_notice, notify=self._notify_later
         )
@@ -129,6 +150,12 @@ class App:
                 poll_timeout=config.telegram.poll_timeout.total_seconds(),
                 request_timeout=config.telegram.request_timeout.total_seconds(),
                 send_timeout=config.telegram.send_timeout.total_seconds(),
+                ledger=StoredUpdates(store, self.leadership.id, self.clock),
+                webhook=(
+                    (config.telegram.webhook.url, config.telegram.webhook.secret_token)
+                    if config.telegram.webhook
+                    else None
+                ),
             )
             messenger = self.telegram.messenger
         else:
@@ -160,15 +187,31 @@ class App:
             storage=self.storage_health,
         )
         self.feeds = FeedPoller(
-            self.pipeline, store, config.feed_specs(), self.clock, polling.concurrency
+            self.pipeline,
+            store,
+            config.feed_specs(),
+            self.clock,
+            polling.concurrency,
+            instance=self.leadership.id,
+            lease=coordination.poll_lease,
         )
         self.scheduler: FeedScheduler | None = None
         self._queue_depth: dict[str, int] = {}
         self.metrics = Metrics(self.sender.stats, self.storage_health, lambda: self._queue_depth)
         self.feeds.observers.append(self.metrics.observe_poll)
+        self.feeds.on_takeover.append(lambda feed, holder: self.metrics.takeover("feed"))
+        self.metrics.leading = self.leadership.leads
         self.endpoints: Endpoints | None = None
         """The /metrics, /healthz and /readyz server while running (observability.listen)."""
         self._running = False
+        self._term: asyncio.Event | None = None
+        """Set to end the sender's run when this instance stops leading."""
+        self._sending: asyncio.Task[None] | None = None
+        self.webhook: WebhookReceiver | None = None
+        """Receives updates by webhook while running (telegram.webhook)."""
+        self._fed: dict[int, datetime] = {}
+        """Webhook updates handed to the Telegram application in this term, and when."""
+        self._draining = asyncio.Lock()
 
     @classmethod
     async def create(cls, config: Config, options: Options | None = None) -> App:
@@ -209,9 +252,103 @@ class App:
 
     def _notify_later(self, text: str) -> None:
         """Tell the admins without waiting for it (from code that must not block)."""
-        task = asyncio.get_running_loop().create_task(self.messenger.notify_admins(text))
+        task = asyncio.get_running_loop().create_task(self.notify_admins(text))
         self._notices.add(task)
         task.add_done_callback(self._notices.discard)
+
+    async def notify_admins(self, text: str) -> None:
+        """Tell the admins: at once from the leader (or a bot not running as a service),
+        else through the database, for the leader to send (:meth:`_send_notices`)."""
+        if self.leadership.leads() or not self._running:
+            self._sent_notices[text] = self.clock()
+            await self.messenger.notify_admins(text)
+            return
+        try:
+            await self.store.queue_notice(text, self.leadership.id, self.clock())
+        except StorageError as exc:
+            log.warning("admin notice not queued (%s): %s", exc, text)
+
+    async def _send_notices(self) -> None:
+        """Send the notices other instances queued. Instances see the same trouble (a broken
+        rule file, the database away): a text sent in the last ten minutes goes once."""
+        now = self.clock()
+        for text, at in list(self._sent_notices.items()):
+            if now - at > NOTICE_MEMORY:
+                del self._sent_notices[text]
+        for text in await self.store.take_notices():
+            if text in self._sent_notices:
+                continue
+            self._sent_notices[text] = now
+            await self.messenger.notify_admins(text)
+
+    async def _received(self, update_id: int, body: str) -> None:
+        """An update came by webhook (to this instance; any instance may get any update):
+        stored for the leader, and handled at once if this is the leader."""
+        await self.store.inbox_put(update_id, body, self.clock())
+        if self.leadership.leads():
+            await self._drain()  # with any earlier one another instance received: in order
+
+    async def _drain(self) -> None:
+        """The leader hands over the updates received (by any instance) in their order."""
+        async with self._draining:
+            now = self.clock()
+            self._fed = {i: at for i, at in self._fed.items() if now - at < NOTICE_MEMORY}
+            for update_id, body in await self.store.inbox_pending():
+                await self._feed(update_id, body)
+
+    async def _feed(self, update_id: int, body: str) -> None:
+        if update_id in self._fed or self.telegram is None:
+            return
+        self._fed[update_id] = self.clock()
+        await self.telegram.feed(body)
+
+    def _leader_only(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            if self.leadership.leads():
+                await job()
+
+        return run
+
+    async def _lead(self) -> None:
+        """This instance became leader: take the sending over from where it was left."""
+        now = self.clock()
+        try:
+            recovered = await self.store.recover_leased(now)
+            sent = await self.store.recent_sends(now - timedelta(seconds=61))
+        except StorageError as exc:
+            log.warning("taking the sending over: %s", exc)
+        else:
+            if recovered:
+                log.warning("%d deliveries leased by the previous sender are due again", recovered)
+            mono = time.monotonic()
+            self.pacer.seed(
+                (
+                    base_chat(chat),
+                    self.messenger.is_group(chat),
+                    mono - (now - at).total_seconds(),
+                )
+                for chat, at in sent
+            )
+        if self.leadership.takeovers:
+            self.metrics.takeover("telegram")
+        self._fed = {}
+        if self.telegram is not None:
+            await self.telegram.receive(True)
+            names = asyncio.get_running_loop().create_task(self._resolve_chat_names())
+            self._notices.add(names)
+            names.add_done_callback(self._notices.discard)
+        self._term = asyncio.Event()
+        self._sending = asyncio.create_task(self.sender.run(self._term, idle=SENDER_IDLE))
+
+    async def _follow(self) -> None:
+        """This instance no longer leads (or is stopping): stop sending and receiving."""
+        if self._term is not None:
+            self._term.set()
+        if self._sending is not None:
+            await self._sending
+            self._sending = None
+        if self.telegram is not None:
+            await self.telegram.receive(False)
 
     async def _resolve_chat_names(self) -> None:
         """Channels and groups named by ``@username`` in the rules are known by their ids."""
@@ -233,8 +370,7 @@ class App:
         """Run until ``stop`` is set, then shut down cleanly: no poll or send is cut short
         unless it overruns its grace period, and whatever is queued stays in the database."""
         if self.telegram is not None:
-            await self.telegram.start(receive_updates=True)
-            await self._resolve_chat_names()
+            await self.telegram.start(receive_updates=False)  # updates: the leader's
         await self.feeds.sync()
         polling = self.config.polling
         lanes = Lanes(
@@ -248,7 +384,18 @@ class App:
             self.feeds.scheduled_poll, concurrency=polling.concurrency, lanes=lanes
         )
         self.feeds.plan(scheduler)
-        scheduler.every("prune", timedelta(hours=6), self._prune)
+        scheduler.every("prune", timedelta(hours=6), self._leader_only(self._prune))
+        scheduler.every("notices", timedelta(seconds=5), self._leader_only(self._send_notices))
+        if self.telegram is not None:
+            telegram = self.telegram
+            # Retries what failed on becoming leader (setting the webhook, say).
+            scheduler.every(
+                "telegram-receive",
+                timedelta(seconds=15),
+                self._leader_only(lambda: telegram.receive(True)),
+            )
+            if self.config.telegram.webhook is not None:
+                scheduler.every("inbox", timedelta(seconds=1), self._leader_only(self._drain))
         scheduler.every("rules-watch", timedelta(seconds=1), self._watch_rules)
         scheduler.every(
             "feeds-watchdog", timedelta(seconds=30), lambda: self.feeds.replan_lost(scheduler)
@@ -266,23 +413,43 @@ class App:
                 where = f"observability.listen {self.config.observability.listen}"
                 raise ConfigError([Problem(self.config.source, f"{where}: {exc}")]) from exc
             self.endpoints.start()
+        if self.telegram is not None and (hook := self.config.telegram.webhook) is not None:
+            try:
+                self.webhook = WebhookReceiver(
+                    *hook.address(),
+                    hook.path,
+                    hook.secret_token,
+                    self._received,
+                    asyncio.get_running_loop(),
+                )
+            except OSError as exc:
+                await scheduler.shutdown()
+                where = f"telegram.webhook.listen {hook.listen}"
+                raise ConfigError([Problem(self.config.source, f"{where}: {exc}")]) from exc
+            self.webhook.start()
+        await self.leadership.step()  # a lone instance leads from the start
         log.info(
-            "running: %d feeds, %d rules, delivering to %s",
+            "running as instance %s (%s): %d feeds, %d rules, delivering to %s",
+            self.leadership.id,
+            self.leadership.role,
             len(self.specs),
             len(self.rules.rules),
             "Telegram" if self.telegram else "the console (no TELEGRAM_BOT_TOKEN set)",
         )
-        sender = asyncio.create_task(self.sender.run(stop))
+        leading = asyncio.create_task(self.leadership.run(stop))
         try:
             await stop.wait()
         finally:
             log.info("stopping")
             self._running = False
+            await leading
             await scheduler.shutdown()
-            await sender
+            await self.leadership.stop()  # the sender ends; another instance may lead
             await self.pipeline.flush()  # the feed states written behind
             if self.endpoints is not None:
                 self.endpoints.stop()
+            if self.webhook is not None:
+                self.webhook.stop()
 
     async def _read_queue_depth(self) -> None:
         try:
@@ -305,6 +472,7 @@ class App:
 
     async def status_report(self) -> str:
         """What an admin's /status shows."""
+        await self.feeds.refresh()  # other instances poll too
         now = self.clock()
         rows = health.feed_health(list(self.specs.values()), self.states, now)
         outage = self.storage_health.describe(now)
@@ -323,6 +491,7 @@ class App:
 
     async def feeds_report(self) -> str:
         """What an admin's /feeds shows: the health table."""
+        await self.feeds.refresh()
         rows = health.feed_health(list(self.specs.values()), self.states, self.clock())
         outage = self.storage_health.describe(self.clock())
         return "\n".join([*([f"⚠ {outage}"] if outage else []), *health.health_table(rows)])
@@ -334,6 +503,7 @@ class App:
         )
         if stories or deliveries:
             log.info("pruned %d old stories and %d old deliveries", stories, deliveries)
+        await self.store.prune_coordination(self.clock() - timedelta(days=2))
 
     async def close(self) -> None:
         if self.telegram is not None:
@@ -384,6 +554,26 @@ async def stored_stories(config: Config, days: float) -> list[Story]:
         return await store.recent_stories(utc_now() - timedelta(days=days))
     finally:
         await store.close()
+
+
+async def instances_status(config: Config) -> list[str]:
+    """``newsbot status``: every instance sharing the database, its leases and heartbeat,
+    then the outbox."""
+    store = await Store.open(config.database_url())
+    try:
+        now = utc_now()
+        lines = reports.instances_report(
+            await store.instances(),
+            await store.leases(),
+            await store.feed_leases(now),
+            now,
+            stale_after=config.coordination.leader_lease,
+        )
+        counts = await store.delivery_counts()
+    finally:
+        await store.close()
+    queue = ", ".join(f"{n} {state.value}" for state, n in sorted(counts.items()))
+    return [*lines, f"Deliveries: {queue or 'none'}"]
 
 
 async def feed_health(config: Config) -> list[FeedHealth]:

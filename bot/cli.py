@@ -27,7 +27,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import __version__, storyfile
-from bot.app import App, Options, feed_health, fetch_stories, file_stories, stored_stories
+from bot.app import (
+    App,
+    Options,
+    feed_health,
+    fetch_stories,
+    file_stories,
+    instances_status,
+    stored_stories,
+)
 from bot.config import Config, load_config
 from bot.core.errors import ConfigError, NewsbotError, Problem
 from bot.core.health import health_table, summary
@@ -59,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
     commands.add_parser("check", parents=[config], help="validate the config and the rules")
     commands.add_parser("feeds", parents=[config], help="health of every feed")
+    commands.add_parser(
+        "status", parents=[config], help="the instances sharing the database and their leases"
+    )
 
     rules = commands.add_parser("rules", help="check, try and explain rules")
     sub = rules.add_subparsers(dest="rules_command", required=True)
@@ -100,7 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _print_problems(exc)
         return 1
-    setup_logging(config.log_level, secrets=[config.telegram.token or ""])
+    setup_logging(
+        config.log_level,
+        secrets=[
+            config.telegram.token or "",
+            config.telegram.webhook.secret_token if config.telegram.webhook else "",
+        ],
+        json_lines=config.log_format == "json",
+    )
     try:
         if args.command == "check":
             return _check(config)
@@ -108,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(config, args)
         if args.command == "feeds":
             return _feeds(config)
+        if args.command == "status":
+            print("\n".join(asyncio.run(instances_status(config))))
+            return 0
         return asyncio.run(_run(config, once=args.once))
     except ConfigError as exc:
         _print_problems(exc)

@@ -36,6 +36,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class WebhookSettings(_Model):
+    """Receive updates by webhook instead of long polling (see bot.telegram.webhook)."""
+
+    url: str
+    """The public https URL Telegram posts to (a load balancer in front of the instances)."""
+    listen: str = Field(pattern=r"^[^:\s]*:\d{1,5}$")
+    """``host:port`` each instance listens on for it."""
+    secret_token: str = Field(pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    """Sent by Telegram with every request, checked on every request (1-256 characters:
+    letters, digits, ``_`` and ``-``); keep it in the environment."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL (Telegram requires https)")
+        return value
+
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host or "0.0.0.0", int(port)  # noqa: S104 - an empty host means every interface
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path or "/"
+
+    def __repr__(self) -> str:
+        return f"WebhookSettings(url={self.url!r}, listen={self.listen!r}, secret_token=***)"
+
+
 class TelegramSettings(_Model):
     token: str | None = None
     """The bot token from @BotFather; empty means console mode (alerts printed, not sent)."""
@@ -50,6 +80,8 @@ class TelegramSettings(_Model):
     send_timeout: Duration = timedelta(seconds=30)
     """How long to wait for Telegram's answer to a sent message: longer than other calls, as
     a message whose answer never comes may have been delivered, and is sent again."""
+    webhook: WebhookSettings | None = None
+    """Unset: the leader long-polls getUpdates. Set: every instance receives by webhook."""
 
     @field_validator("token", mode="before")
     @classmethod
@@ -76,7 +108,10 @@ class TelegramSettings(_Model):
         return value
 
     def __repr__(self) -> str:  # keep the token out of any accidental repr in logs
-        return f"TelegramSettings(api_url={self.api_url!r}, admins={self.admins!r}, token=***)"
+        return (
+            f"TelegramSettings(api_url={self.api_url!r}, admins={self.admins!r}, token=***, "
+            f"webhook={self.webhook!r})"
+        )
 
 
 class StorageSettings(_Model):
@@ -197,6 +232,24 @@ class ObservabilitySettings(_Model):
         return host or "0.0.0.0", int(port)  # noqa: S104 - an empty host means every interface
 
 
+class CoordinationSettings(_Model):
+    """How instances sharing one database divide the work (see bot.leadership)."""
+
+    leader_lease: Duration = timedelta(seconds=15)
+    """How long the Telegram lease lasts unless renewed (every third of it): a crashed
+    leader is replaced within this plus a third of it."""
+    poll_lease: Duration = timedelta(seconds=20)
+    """How long a claim on a feed's poll lasts unless renewed (every quarter of it): a crashed
+    instance's poll is taken over within this."""
+
+    @field_validator("leader_lease", "poll_lease")
+    @classmethod
+    def _bounded(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=3) <= value <= timedelta(seconds=30):
+            raise ValueError("must be between 3s and 30s")
+        return value
+
+
 class Config(_Model):
     telegram: TelegramSettings = TelegramSettings()
     storage: StorageSettings = StorageSettings()
@@ -204,8 +257,11 @@ class Config(_Model):
     first_poll: FirstPollSettings = FirstPollSettings()
     delivery: DeliverySettings = DeliverySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    coordination: CoordinationSettings = CoordinationSettings()
     rules_dir: str = "rules"
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_format: str = Field("text", pattern=r"^(text|json)$")
+    """``json``: one JSON object per log line, for log collectors."""
     feeds: tuple[FeedSettings, ...] = ()
 
     # Set by load_config, not by the file.

@@ -7,10 +7,12 @@ bot token, from every record before it is written, whichever library emitted it.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TextIO
 
 _TOKEN_SHAPE = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
@@ -45,10 +47,39 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: Iterable[str] = (), stream: TextIO | None = None) -> None:
-    """Log to stderr at ``level``; quiet the chatty libraries; redact ``secrets``."""
+class JsonLines(logging.Formatter):
+    """One JSON object per line (``log_format: json``), for log collectors: time (UTC, ISO
+    8601), level, logger, message, the process id, and the traceback if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            record.exc_text = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(
+    level: str,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+    json_lines: bool = False,
+) -> None:
+    """Log to stderr at ``level`` (as text, or JSON lines); quiet the chatty libraries;
+    redact ``secrets``."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonLines()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    )
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     for old in list(root.handlers):

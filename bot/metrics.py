@@ -70,7 +70,20 @@ class Metrics:
         self.queued = Counter(
             "newsbot_alerts_queued", "Deliveries created by polls.", registry=self.registry
         )
-        self.registry.register(_Scraped(sender, storage, queue))
+        self.takeovers = Counter(
+            "newsbot_lease_takeovers",
+            "Leases this instance took over from an instance whose lease ran out.",
+            ["lease"],
+            registry=self.registry,
+        )
+        for lease in ("telegram", "feed"):
+            self.takeovers.labels(lease)
+        self.leading: Callable[[], bool] = lambda: True
+        """Whether this instance holds the Telegram lease (set by the composition root)."""
+        self.registry.register(_Scraped(sender, storage, queue, lambda: self.leading()))
+
+    def takeover(self, lease: str) -> None:
+        self.takeovers.labels(lease).inc()
 
     def observe_poll(self, result: PollOutcome) -> None:
         self.polls.labels(result.outcome).inc()
@@ -85,11 +98,16 @@ class Metrics:
 
 class _Scraped(Collector):
     def __init__(
-        self, sender: SenderCounts, storage: StorageHealth, queue: Callable[[], dict[str, int]]
+        self,
+        sender: SenderCounts,
+        storage: StorageHealth,
+        queue: Callable[[], dict[str, int]],
+        leading: Callable[[], bool],
     ) -> None:
         self._sender = sender
         self._storage = storage
         self._queue = queue
+        self._leading = leading
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         s = self._sender
@@ -116,6 +134,11 @@ class _Scraped(Collector):
         for state, count in sorted(self._queue().items()):
             depth.add_metric([state], count)
         yield depth
+        yield GaugeMetricFamily(
+            "newsbot_leader",
+            "1 while this instance holds the Telegram lease (receives updates and sends).",
+            value=1 if self._leading() else 0,
+        )
         yield GaugeMetricFamily(
             "newsbot_database_up",
             "1 while the database answers, 0 during an outage.",

@@ -53,8 +53,9 @@ class PollResult:
     feed: str
     outcome: str
     """``new`` (body parsed), ``not_modified`` (304), ``unchanged`` (same body), ``failed``,
-    ``gone`` (410: feed disabled), ``seeded`` (first poll recorded the feed's contents) or
-    ``storage_error`` (the database failed: polled again within seconds)."""
+    ``gone`` (410: feed disabled), ``seeded`` (first poll recorded the feed's contents),
+    ``storage_error`` (the database failed: polled again within seconds) or ``elsewhere``
+    (not polled: another instance is polling it, or already did)."""
     state: FeedState
     stories: int = 0
     new_stories: int = 0
@@ -126,13 +127,17 @@ class Pipeline:
         try:
             return await self._poll(spec, state)
         except StorageError as exc:
-            now = self.clock()
-            self.storage.failed(now, str(exc))
-            retry = now + self.storage.retry_in()
-            log.warning("feed %s: %s; polling it again at %s", spec.name, str(exc), retry)
-            return PollResult(
-                spec.name, "storage_error", replace(state, next_poll_at=retry), error=str(exc)
-            )
+            return self.storage_failed(spec, state, exc)
+
+    def storage_failed(self, spec: FeedSpec, state: FeedState, exc: StorageError) -> PollResult:
+        """The result of a poll the database failed: polled again within seconds."""
+        now = self.clock()
+        self.storage.failed(now, str(exc))
+        retry = now + self.storage.retry_in()
+        log.warning("feed %s: %s; polling it again at %s", spec.name, str(exc), retry)
+        return PollResult(
+            spec.name, "storage_error", replace(state, next_poll_at=retry), error=str(exc)
+        )
 
     async def _poll(self, spec: FeedSpec, state: FeedState) -> PollResult:
         result = await self._poll_once(spec, state)
@@ -350,6 +355,10 @@ class Pipeline:
         since = self._unsaved_since or now
         if len(self._unsaved) >= self.flush_size or now - since >= self.flush_after:
             await self.flush()
+
+    def unsaved_state(self, feed: str) -> FeedState | None:
+        """The feed's state from a poll, not written yet."""
+        return self._unsaved.get(feed)
 
     @property
     def unsaved(self) -> int:

@@ -1,16 +1,28 @@
 """The feeds being polled: their configured specs and current states, one poll of a feed,
 a round of every feed (``run --once``), and keeping each enabled feed planned in the
-scheduler. Uses :class:`bot.pipeline.Pipeline` for the poll itself."""
+scheduler. Uses :class:`bot.pipeline.Pipeline` for the poll itself.
+
+Every poll is claimed from the database first (:meth:`Store.claim_feed`), with a lease renewed
+while it runs: instances sharing the database each plan every feed, and whichever asks first
+when it is due polls it; the others are told when to look again (its next poll, or the end of
+the lease). The claim hands over the feed's state as the database has it, so an instance
+never polls from a stale copy (another may have polled it, or seeded it, meanwhile), and the
+poll's new state is written only while the claim stands. A crashed instance's claim runs out
+after the lease, and the next instance to ask takes the poll over.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from bot.core.errors import StorageError
 from bot.core.models import FeedSpec, FeedState
 from bot.lanes import Lanes
 from bot.pipeline import Pipeline, PollResult
@@ -30,6 +42,9 @@ class FeedPoller:
         specs: Iterable[FeedSpec],
         clock: Callable[[], datetime],
         concurrency: int,
+        *,
+        instance: str = "local",
+        lease: timedelta = timedelta(seconds=20),
     ) -> None:
         self.pipeline = pipeline
         self.store = store
@@ -41,6 +56,14 @@ class FeedPoller:
         """Told how long each scheduled fetch took (see :mod:`bot.lanes`)."""
         self.observers: list[Callable[[PollResult], None]] = []
         """Told of every poll's result (metrics)."""
+        self.instance = instance
+        """This instance's id, the holder of its claims."""
+        self.lease = lease
+        """How long a claim lasts unless renewed (renewed every quarter of it while the poll
+        runs): how soon another instance takes over a crashed instance's poll."""
+        self.on_takeover: list[Callable[[str, str], None]] = []
+        """Told (feed, previous holder) when a poll is taken over from an expired claim."""
+        self.rng = random.Random()
 
     def host_of(self, name: str) -> str:
         """The host and port a feed is fetched from (its lane, see :mod:`bot.lanes`)."""
@@ -51,24 +74,99 @@ class FeedPoller:
     async def sync(self) -> None:
         self.states = await self.store.sync_feeds(self.specs.values(), self.clock())
 
-    async def poll(self, name: str) -> PollResult:
-        """Poll one configured feed now."""
+    async def poll(self, name: str, *, due_only: bool = False) -> PollResult:
+        """Poll one configured feed now, if no other instance is polling it (and, with
+        ``due_only``, if it is due: another instance may have polled it since). A poll not
+        made has the outcome ``elsewhere``, and its state's next poll says when to ask again."""
         if name not in self.states:  # not started yet: the stored states are not loaded
             await self.sync()
-        result = await self.pipeline.poll(self.specs[name], self.states[name])
+        now = self.clock()
+        try:
+            for attempt in range(3):
+                claim = await self.store.claim_feed(
+                    name, self.instance, now, self.lease, due_only=due_only
+                )
+                if claim is not None:
+                    break
+                await asyncio.sleep(0.02 * (attempt + 1))  # claimed just now: look again
+        except StorageError as exc:
+            # Nothing was claimed, nothing polled: asked again when the database answers.
+            return self.pipeline.storage_failed(self.specs[name], self.states[name], exc)
+        if claim is None:  # another instance is claiming it at this very moment
+            later = now + timedelta(seconds=1 + self.rng.random())
+            return PollResult(name, "elsewhere", replace(self.states[name], next_poll_at=later))
+        state = claim.state
+        if claim.resumed:  # this instance's own state from its last poll may be newer
+            mine = self.pipeline.unsaved_state(name) or self.states[name]
+            state = replace(mine, lease=claim.state.lease)
+        self.states[name] = state
+        if not claim.granted:
+            retry = claim.retry_at
+            if retry is not None:  # spread out the instances asking again
+                retry = max(retry, now) + timedelta(seconds=self.rng.random() / 2)
+            return PollResult(name, "elsewhere", replace(claim.state, next_poll_at=retry))
+        if claim.took_over is not None:
+            log.warning(
+                "feed %s: took over the poll of instance %s, whose claim ran out",
+                name,
+                claim.took_over,
+            )
+            for told in self.on_takeover:
+                told(name, claim.took_over)
+        async with self._renewing(state):
+            result = await self.pipeline.poll(self.specs[name], state)
         self.states[name] = result.state
         for observe in self.observers:
             observe(result)
         return result
 
+    @contextlib.asynccontextmanager
+    async def _renewing(self, state: FeedState) -> AsyncIterator[None]:
+        """Renew the claim on ``state``'s feed every quarter of the lease while the poll runs."""
+        claim = state.lease
+        assert claim is not None
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease.total_seconds() / 4)
+                try:
+                    if not await self.store.renew_feed(state.name, claim, self.clock(), self.lease):
+                        log.warning("feed %s: the claim on its poll ran out", state.name)
+                        return
+                except StorageError:
+                    continue  # the lease may run out; the state write will tell
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def scheduled_poll(self, name: str) -> datetime | None:
-        """A poll the scheduler runs; returns when the feed is due next."""
+        """A poll the scheduler runs; returns when to look at the feed next."""
         if name not in self.specs:
             return None
-        result = await self.poll(name)
-        if self.lanes is not None:
+        result = await self.poll(name, due_only=True)
+        if self.lanes is not None and result.outcome != "elsewhere":
             self.lanes.took(name, result.fetch_seconds)
         return result.state.next_poll_at
+
+    async def refresh(self) -> None:
+        """Read every feed's state from the database (other instances poll too)."""
+        try:
+            stored = await self.store.feed_states()
+        except StorageError:
+            return
+        for name in self.specs:
+            mine = self.pipeline.unsaved_state(name)  # newer than the database's
+            if mine is not None:
+                self.states[name] = mine
+            elif name in stored:
+                kept = self.states.get(name)
+                lease = kept.lease if kept is not None else None
+                self.states[name] = replace(stored[name], lease=lease)
 
     async def poll_all(self) -> list[PollResult]:
         """Poll every enabled feed once, with bounded concurrency."""
@@ -80,6 +178,7 @@ class FeedPoller:
                 return await self.poll(name)
 
         names = [n for n, state in self.states.items() if not state.disabled]
+        # A round polls every feed now, due or not, unless another instance is polling it.
         results = list(await asyncio.gather(*(bounded(n) for n in names)))
         await self.pipeline.flush()
         return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -169,3 +170,52 @@ def test_run_stops_cleanly_on_sigterm_and_never_logs_the_token(
     secret = telegram.token.split(":", 1)[1]
     assert secret not in output, "the bot token leaked into the logs"
     assert "[REDACTED]" in output or "getUpdates" not in output
+
+
+def test_json_logs_and_status_show_the_instance_and_its_lease(
+    write_config: Callable[..., Path], feed_server: FeedServer
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "Old")]))
+    config = write_config(
+        f"""
+        log_format: json
+        polling:
+          interval: 1s
+          min_interval: 1s
+          jitter: 0
+        feeds:
+          - name: news
+            url: {feed_server.url("/news.xml")}
+        """,
+        RULES,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while feed_server.hits("/news.xml") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        running = newsbot("status", "--config", str(config))
+        process.send_signal(signal.SIGTERM)
+        _, logs = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, logs
+    entries = [json.loads(line) for line in logs.splitlines()]  # every line is one object
+    started = next(e for e in entries if e["message"].startswith("running as instance"))
+    assert started["level"] == "INFO" and started["logger"] == "bot.app"
+    assert started["pid"] == process.pid and started["time"].endswith("+00:00")
+    instance = started["message"].split()[3]
+    assert running.returncode == 0, running.stderr
+    assert "Instances: 1 running" in running.stdout
+    assert f"{instance} (host " in running.stdout and ": leader, heartbeat" in running.stdout
+    assert f"Lease telegram: held by {instance}" in running.stdout
+    stopped = newsbot("status", "--config", str(config))
+    assert "Instances: 0 running" in stopped.stdout and "stopped" in stopped.stdout
+    assert "Lease telegram: free" in stopped.stdout, "a clean stop hands the lease over"

@@ -300,3 +300,23 @@ async def test_admins_see_status_and_feed_health_others_are_refused(
     assert fake.messages_to(USER)[1].entities[0]["type"] == "pre"
     assert all("only the bot's administrators" in t for t in alerts_to(fake, OTHER_USER))
     assert fake.rejected == []
+
+
+async def test_an_update_served_again_is_answered_once(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    """Telegram serves an update again when its confirming offset never came (the instance
+    that handled it died, and another took over): the update ledger answers it once."""
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    async with running(app):
+        fake.user_sends(USER, "/help")
+        update_id = fake.last_update_id
+        await fake.wait_for_async(lambda: len(fake.messages_to(USER)) == 1, timeout=10)
+        fake.redeliver(update_id)
+        fake.user_sends(USER, "/mine")  # a later update: the served-again one came before it
+        await fake.wait_for_async(lambda: len(fake.messages_to(USER)) >= 2, timeout=10)
+        await asyncio.sleep(1)
+    answers = alerts_to(fake, USER)
+    assert len(answers) == 2, answers
+    assert answers[0].startswith("Commands") and "follow" in answers[1]

@@ -80,13 +80,13 @@ class BatchStore:
         self.single_saves = 0
         self.batches: list[int] = []
 
-    async def save_feed_states(self, states: Sequence[FeedState]) -> None:
+    async def save_feed_states(self, states: Sequence[FeedState]) -> int:
         self.batches.append(len(states))
-        await self.store.save_feed_states(states)
+        return await self.store.save_feed_states(states)
 
-    async def save_feed_state(self, state: FeedState) -> None:
+    async def save_feed_state(self, state: FeedState) -> bool:
         self.single_saves += 1
-        await self.store.save_feed_state(state)
+        return await self.store.save_feed_state(state)
 
     async def unseen_keys(self, feed: str, keys: object) -> set[str]:
         return await self.store.unseen_keys(feed, keys)  # type: ignore[arg-type]

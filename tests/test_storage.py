@@ -358,10 +358,22 @@ async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url
     async with store._engine.begin() as conn:
         fresh = await conn.run_sync(_columns)
         # Make it a version-1 database again.
-        for table in ("delivery_rules", "deliveries", "mutes", "chat_aliases", "digest_prefs"):
+        for table in (
+            "delivery_rules",
+            "deliveries",
+            "mutes",
+            "chat_aliases",
+            "digest_prefs",
+            "instances",
+            "leases",
+            "handled_updates",
+            "inbox_updates",
+            "admin_notices",
+        ):
             await conn.execute(text(f"DROP TABLE {table}"))
         await conn.run_sync(_v1_deliveries)
-        await conn.execute(text("ALTER TABLE feeds DROP COLUMN moved_url"))
+        for column in ("moved_url", "lease_holder", "lease_token", "lease_until"):
+            await conn.execute(text(f"ALTER TABLE feeds DROP COLUMN {column}"))
         await conn.execute(text("ALTER TABLE chats DROP COLUMN muted_until"))
         for column in ("timezone", "quiet_start", "quiet_end"):
             await conn.execute(text(f"ALTER TABLE chats DROP COLUMN {column}"))

@@ -61,6 +61,15 @@ class FeedSpec:
     language: str | None = None
 
 
+class Lease(NamedTuple):
+    """One claim on a feed's poll."""
+
+    holder: str
+    """The instance that claimed it."""
+    token: str
+    """This claim's own token: writing a state with it also ends the claim."""
+
+
 @dataclass(frozen=True, slots=True)
 class FeedState:
     """What the bot remembers about a feed between polls."""
@@ -83,10 +92,55 @@ class FeedState:
     consecutive_failures: int = 0
     next_poll_at: datetime | None = None
     disabled: bool = False
+    lease: Lease | None = None
+    """This instance's claim on the feed's poll, when it holds one: the state is written only
+    while this instance holds the feed (compare-and-set), never over another instance's."""
 
     @property
     def poll_url(self) -> str:
         return self.moved_url or self.url
+
+
+@dataclass(frozen=True, slots=True)
+class FeedClaim:
+    """The answer to an instance asking to poll a feed now."""
+
+    state: FeedState
+    """The feed's state as the database has it (with the claim's :attr:`FeedState.lease`
+    when granted): another instance may have polled it since this one last looked."""
+    granted: bool
+    retry_at: datetime | None = None
+    """Not granted: when to ask again (the feed's next poll, or the end of another
+    instance's lease)."""
+    took_over: str | None = None
+    """Granted over the expired lease of this instance (it died or stalled mid-poll)."""
+    resumed: bool = False
+    """Granted over this same instance's earlier claim, still unreleased: its state from that
+    poll may not be written yet (see :class:`bot.pipeline.Pipeline`), and is the newer one."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseGrant:
+    """The answer to an instance asking for (or renewing) a named lease."""
+
+    held: bool
+    holder: str | None
+    expires_at: datetime | None
+    took_over: str | None = None
+    """Granted over the expired lease of this instance."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceInfo:
+    """One running (or stopped) instance, as ``newsbot status`` shows it."""
+
+    id: str
+    host: str
+    pid: int
+    role: str
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None = None
 
 
 class Hit(NamedTuple):

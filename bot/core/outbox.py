@@ -63,6 +63,9 @@ class Event(StrEnum):
     """The chat changed its digest or quiet hours: decide anew when it goes out."""
     EXPIRE = "expire"
     """Held longer than the bot keeps alerts for an unreachable chat."""
+    RECOVER = "recover"
+    """Leased by a sender that no longer holds the Telegram lease (it died or lost it): back
+    in the queue at once, not after the delivery lease."""
 
 
 QUEUE: Final = "queue"
@@ -78,6 +81,7 @@ TRANSITIONS: Final[dict[tuple[DeliveryState, Event], DeliveryState | str]] = {
     (S.LEASED, E.RETRY): QUEUE,
     (S.LEASED, E.DEFER): S.WAITING,
     (S.LEASED, E.GIVE_BACK): QUEUE,
+    (S.LEASED, E.RECOVER): QUEUE,
     (S.LEASED, E.PARK): S.PARKED,
     (S.PENDING, E.HOLD): S.HELD,
     (S.WAITING, E.HOLD): S.HELD,

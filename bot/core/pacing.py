@@ -20,6 +20,7 @@ only know when they send.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -139,6 +140,20 @@ class Pacer:
         if is_group:
             self._group_sends.setdefault(chat, deque()).append(now)
         self._global_sends.append(now)
+
+    def seed(self, sends: Iterable[tuple[str, bool, float]]) -> None:
+        """Count sends made elsewhere (chat, is group, when): an instance that takes over
+        the sending paces on from what the previous sender sent, not from nothing."""
+        changed: set[str] = set()
+        for chat, is_group, at in sends:
+            self._last_sent[chat] = max(self._last_sent.get(chat, at), at)
+            if is_group:
+                self._group_sends.setdefault(chat, deque()).append(at)
+                changed.add(chat)
+            self._global_sends.append(at)
+        for chat in changed:
+            self._group_sends[chat] = deque(sorted(self._group_sends[chat]))
+        self._global_sends = deque(sorted(self._global_sends))
 
     def pause(self, seconds: float, now: float) -> None:
         """Stop all sending for ``seconds`` (Telegram answered 429 with this retry_after)."""

@@ -1,10 +1,13 @@
-"""What the admins' /status shows: feeds, rules, the outbox by state, uptime. Pure text."""
+"""What the admins' /status and ``newsbot status`` show: feeds, rules, the outbox by state,
+uptime, the instances and their leases. Pure text."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
-from bot.core.health import FeedHealth, summary
+from bot.core.health import FeedHealth, ago, summary
+from bot.core.models import InstanceInfo
 from bot.core.outbox import DeliveryState
 
 
@@ -36,3 +39,37 @@ def status_report(
     failing = [r for r in rows if r.status in ("failing", "disabled")]
     lines.extend(f"⚠ {r.name}: {r.status}, {r.details}" for r in failing[:10])
     return "\n".join(lines)
+
+
+def instances_report(
+    instances: Sequence[InstanceInfo],
+    leases: Sequence[tuple[str, str | None, datetime | None, int]],
+    feed_claims: Mapping[str, tuple[str, datetime]],
+    now: datetime,
+    stale_after: timedelta,
+) -> list[str]:
+    """What ``newsbot status`` shows: every instance (its role, last heartbeat, the feed polls
+    it holds now), then the named leases. An instance silent for ``stale_after`` is shown as
+    lost (it died without stopping)."""
+    claims: dict[str, int] = {}
+    for poller, _ in feed_claims.values():
+        claims[poller] = claims.get(poller, 0) + 1
+    lines = [f"Instances: {sum(1 for i in instances if i.stopped_at is None)} running"]
+    for i in instances:
+        if i.stopped_at is not None:
+            state = f"stopped {ago(i.stopped_at, now)}"
+        elif now - i.heartbeat_at > stale_after:
+            state = f"lost: last heartbeat {ago(i.heartbeat_at, now)}"
+        else:
+            state = f"{i.role}, heartbeat {ago(i.heartbeat_at, now)}"
+        lines.append(
+            f"  {i.id} (host {i.host}, pid {i.pid}): {state}; started {ago(i.started_at, now)}; "
+            f"polling {claims.get(i.id, 0)} feeds now"
+        )
+    for name, holder, expires, takeovers in leases:
+        if holder is None or expires is None or expires <= now:
+            held = "free"
+        else:
+            held = f"held by {holder} for {(expires - now).total_seconds():.0f}s more"
+        lines.append(f"Lease {name}: {held}; taken over {takeovers} times")
+    return lines

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.models import FeedSpec, FeedState
 from bot.storage import schema as s
 from bot.storage.database import Database
 
-_STATE_FIELDS = [f.name for f in fields(FeedState) if f.name != "name"]
+log = logging.getLogger(__name__)
+
+_STATE_FIELDS = [f.name for f in fields(FeedState) if f.name not in ("name", "lease")]
 
 
 class FeedStore(Database):
@@ -29,8 +33,9 @@ class FeedStore(Database):
             for spec in specs:
                 row = rows.get(spec.name)
                 if row is None:
+                    # Insert-or-ignore: instances starting together each add the new feeds.
                     await conn.execute(
-                        insert(s.feeds),
+                        self._insert_ignore(s.feeds, ["name"]),
                         {
                             "name": spec.name,
                             "url": spec.url,
@@ -62,17 +67,20 @@ class FeedStore(Database):
             rows = (await conn.execute(select(s.feeds).order_by(s.feeds.c.name))).all()
         return {r.name: _feed_state(r) for r in rows}
 
-    async def save_feed_state(self, state: FeedState) -> None:
-        """Record the outcome of a poll that brought no stories (failure, 304, same body)."""
-        async with self._tx() as conn:
-            await conn.execute(feed_update(state))
+    async def save_feed_state(self, state: FeedState) -> bool:
+        """Record the outcome of a poll that brought no stories (failure, 304, same body).
+        False if it was not written: the claim it came from no longer stands."""
+        return await self.save_feed_states([state]) == 1
 
-    async def save_feed_states(self, states: Sequence[FeedState]) -> None:
+    async def save_feed_states(self, states: Sequence[FeedState]) -> int:
         """Record several such outcomes in one transaction (most polls bring nothing: one
-        commit for many of them is most of the cost of an unchanged feed)."""
+        commit for many of them is most of the cost of an unchanged feed). Returns how many
+        were written."""
         async with self._tx() as conn:
+            written = 0
             for state in states:
-                await conn.execute(feed_update(state))
+                written += await write_feed_state(conn, state)
+        return written
 
 
 def _feed_state(row: Any) -> FeedState:
@@ -80,9 +88,44 @@ def _feed_state(row: Any) -> FeedState:
 
 
 def feed_update(state: FeedState) -> Any:
-    """The UPDATE that writes a feed's whole state."""
+    """The UPDATE that writes a feed's whole state. It is a compare-and-set: it applies only
+    while the instance that polled holds the feed (a state without a lease, only while nobody
+    does), so an instance that lost its claim (it stalled past the lease, and another took the
+    poll over) never overwrites the newer state. Written with the token of the instance's
+    latest claim, it also ends that claim; an earlier poll's state, written behind while a
+    later poll of the feed runs, leaves the later claim standing."""
+    lease = state.lease
+    if lease is None:
+        return (
+            update(s.feeds)
+            .where(s.feeds.c.name == state.name, s.feeds.c.lease_holder.is_(None))
+            .values(**{f: getattr(state, f) for f in _STATE_FIELDS})
+        )
+    latest = s.feeds.c.lease_token == lease.token
+
+    def ended(column: Any) -> Any:
+        return case((latest, None), else_=column)
+
     return (
         update(s.feeds)
-        .where(s.feeds.c.name == state.name)
-        .values(**{f: getattr(state, f) for f in _STATE_FIELDS})
+        .where(s.feeds.c.name == state.name, s.feeds.c.lease_holder == lease.holder)
+        .values(
+            **{f: getattr(state, f) for f in _STATE_FIELDS},
+            lease_holder=ended(s.feeds.c.lease_holder),
+            lease_token=ended(s.feeds.c.lease_token),
+            lease_until=ended(s.feeds.c.lease_until),
+        )
     )
+
+
+async def write_feed_state(conn: AsyncConnection, state: FeedState) -> int:
+    """Apply :func:`feed_update`; 1 if written, 0 (and a log line) if the claim was lost."""
+    result = await conn.execute(feed_update(state))
+    if result.rowcount:
+        return 1
+    log.warning(
+        "feed %s: this instance's claim on the feed ended (another instance polls it); "
+        "its state from this poll is dropped",
+        state.name,
+    )
+    return 0

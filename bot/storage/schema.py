@@ -85,6 +85,11 @@ feeds = Table(
     Column("next_poll_at", UTCDateTime),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The poll under way (see bot.storage.coordination): who polls the feed, the claim's
+    # token (state writes compare it), and when the lease runs out unless renewed.
+    Column("lease_holder", String(64)),
+    Column("lease_token", String(32)),
+    Column("lease_until", UTCDateTime),
 )
 
 stories = Table(
@@ -199,7 +204,56 @@ delivery_rules = Table(
 )
 Index("ix_delivery_rules_rule", delivery_rules.c.rule_id)
 
-SCHEMA_VERSION = 5
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64)),
+    Column("expires_at", UTCDateTime),
+    Column("acquired_at", UTCDateTime),
+    Column("takeovers", Integer, nullable=False, default=0),
+)
+
+handled_updates = Table(
+    "handled_updates",
+    metadata,
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("holder", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime),
+)
+
+inbox_updates = Table(
+    "inbox_updates",
+    metadata,
+    # Updates received by webhook (by any instance), for the leader to handle.
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+admin_notices = Table(
+    "admin_notices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("text", Text, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+SCHEMA_VERSION = 6
 
 
 def _v2_feed_moved_url(connection: Connection) -> None:
@@ -325,6 +379,17 @@ def _v5_one_message_per_story(connection: Connection) -> None:
         connection.execute(delivery_rules.insert(), rule_rows)
 
 
+def _v6_instances(connection: Connection) -> None:
+    """Version 6: several instances share the database: feed polls are leased, one instance
+    holds the Telegram lease, updates are handled once (webhook updates wait in an inbox),
+    admin notices are queued."""
+    _add_column(connection, "feeds", "lease_holder", String(64))
+    _add_column(connection, "feeds", "lease_token", String(32))
+    _add_column(connection, "feeds", "lease_until", UTCDateTime())
+    for table in (instances, leases, handled_updates, inbox_updates, admin_notices):
+        table.create(connection)
+
+
 Migration = Callable[[Connection], Any]
 MIGRATIONS: list[tuple[int, Migration]] = [
     # (version, function that brings a database at version-1 to version), in order.
@@ -332,6 +397,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (3, _v3_mute),
     (4, _v4_digests),
     (5, _v5_one_message_per_story),
+    (6, _v6_instances),
 ]
 
 

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 
 from bot.core.chats import base_chat
 from bot.core.models import PollRecord
-from bot.storage.feeds import FeedStore, feed_update
+from bot.storage.coordination import CoordinationStore
+from bot.storage.feeds import FeedStore, write_feed_state
 from bot.storage.stories import StoryStore
 from bot.storage.subscriptions import SubscriptionStore
 
@@ -26,7 +27,7 @@ DEFAULT_MAX_HOLD = timedelta(days=14)
 """How long deliveries to an unreachable chat are kept before they are cancelled."""
 
 
-class Store(SubscriptionStore, FeedStore, StoryStore):
+class Store(CoordinationStore, SubscriptionStore, FeedStore, StoryStore):
     """Async access to the database. Create with :meth:`open`, release with :meth:`close`."""
 
     async def commit_poll(self, record: PollRecord, now: datetime) -> int:
@@ -46,7 +47,7 @@ class Store(SubscriptionStore, FeedStore, StoryStore):
             )
             queued = await self._queue(conn, record.deliveries, inserted, unreachable, now)
             if record.state is not None:
-                await conn.execute(feed_update(record.state))
+                await write_feed_state(conn, record.state)
         return queued
 
     async def prune(

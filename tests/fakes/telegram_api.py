@@ -60,6 +60,8 @@ import socket
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -580,12 +582,19 @@ class FakeTelegram:
         self._deleted: list[tuple[int, int]] = []
         #: Tracebacks of bugs inside the fake itself (answered as 500); should stay empty.
         self.internal_errors: list[str] = []
+        #: The webhook set with setWebhook (url, secret token), and every push made to it:
+        #: (update_id, HTTP status, or 0 if the connection failed).
+        self.webhook: tuple[str, str] | None = None
+        self.webhook_pushes: list[tuple[int, int]] = []
+        self._served: dict[int, JSONDict] = {}
+        self._pusher: threading.Thread | None = None
 
         self._handlers: dict[str, Callable[[JSONDict], Any]] = {
             "getMe": self._api_get_me,
             "logOut": self._api_true,
             "close": self._api_true,
             "deleteWebhook": self._api_delete_webhook,
+            "setWebhook": self._api_set_webhook,
             "getWebhookInfo": self._api_get_webhook_info,
             "sendMessage": self._api_send_message,
             "editMessageText": self._api_edit_message_text,
@@ -978,6 +987,13 @@ class FakeTelegram:
             return self.bot_status_changed(
                 chat_id, "administrator" if as_admin else "member", by_user_id
             )
+
+    def redeliver(self, update_id: int) -> None:
+        """Serve an update the bot already got once more, as Telegram does when the offset
+        that confirms it never came (the instance that received it died)."""
+        with self._cond:
+            self._updates.append(copy.deepcopy(self._served[update_id]))
+            self._cond.notify_all()
 
     def _enqueue(self, kind: str, payload: JSONDict) -> int:
         self._last_update_id += 1
@@ -1600,7 +1616,64 @@ class FakeTelegram:
     def _api_delete_webhook(self, params: JSONDict) -> bool:
         if params.get("drop_pending_updates"):
             self._updates.clear()
+        self.webhook = None
         return True
+
+    def _api_set_webhook(self, params: JSONDict) -> bool:
+        url = params.get("url") or ""
+        if not url:
+            return self._api_delete_webhook(params)
+        self.webhook = (url, params.get("secret_token") or "")
+        if "allowed_updates" in params:
+            allowed = params["allowed_updates"]
+            self._allowed_updates = frozenset(allowed) if allowed else DEFAULT_ALLOWED_UPDATES
+        if self._pusher is None:
+            self._pusher = threading.Thread(target=self._push, name="FakeTelegram-webhook")
+            self._pusher.daemon = True
+            self._threads.add(self._pusher)
+            self._pusher.start()
+        self._cond.notify_all()
+        return True
+
+    def _push(self) -> None:
+        """Deliver queued updates to the webhook one at a time, as Telegram does, until one is
+        answered 2xx; a failure is retried after a pause."""
+        while True:
+            with self._cond:
+                while not self._stopping and (self.webhook is None or not self._updates):
+                    self._cond.wait(0.5)
+                if self._stopping:
+                    return
+                assert self.webhook is not None
+                url, secret = self.webhook
+                update = copy.deepcopy(self._updates[0])
+            status = self.push_update(update, url, secret)
+            with self._cond:
+                if 200 <= status < 300:
+                    done = update["update_id"]
+                    self._updates = [u for u in self._updates if u["update_id"] != done]
+            if not 200 <= status < 300:
+                self._stop_event.wait(0.5)
+
+    def push_update(self, update: JSONDict, url: str, secret: str) -> int:
+        """POST one update to ``url`` as Telegram would; returns the HTTP status (0: failed).
+        Tests call it directly to play a retried or misdirected delivery."""
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(update).encode(),
+            headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                status = int(answer.status)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except OSError:
+            status = 0
+        with self._cond:
+            self.webhook_pushes.append((int(update["update_id"]), status))
+        return status
 
     def _api_get_webhook_info(self, params: JSONDict) -> JSONDict:
         return {
@@ -1610,6 +1683,8 @@ class FakeTelegram:
         }
 
     def _api_get_updates(self, params: JSONDict, seq: int) -> list[JSONDict]:
+        if self.webhook is not None:
+            raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
         if seq < self._latest_poll_seq:
             raise _ApiError(409, GET_UPDATES_CONFLICT)
         self._latest_poll_seq = seq
@@ -1634,6 +1709,8 @@ class FakeTelegram:
             raise _Drop
         if self._latest_poll_seq != seq:
             raise _ApiError(409, GET_UPDATES_CONFLICT)
+        for update in self._updates[:limit]:
+            self._served[update["update_id"]] = copy.deepcopy(update)
         return copy.deepcopy(self._updates[:limit])
 
     def _api_send_message(self, params: JSONDict) -> JSONDict:
