@@ -1,6 +1,7 @@
 """/metrics, /healthz and /readyz of a running bot, scraped over loopback: the counters move
 with polls and sends, no chat or user id appears, and /readyz fails while the SQLite file is
-locked by another process and recovers after."""
+locked by another process, or while PostgreSQL cannot be reached (a loopback proxy to the real
+server, cut and restored), and recovers after."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
-from tests.e2e_support import LOCKER, OTHER_USER, MakeApp, item, running, seeded
+from bot.app import App, Options
+from bot.config import load_config
+from tests.e2e_support import LOCKER, OTHER_USER, RULES, MakeApp, item, running, seeded
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feedgen import rss
 from tests.fakes.telegram_api import FakeTelegram
@@ -107,3 +113,99 @@ async def test_a_taken_port_is_a_clear_configuration_error(
         with pytest.raises(Exception, match=rf"observability.listen 127.0.0.1:{port}"):
             async with running(app):
                 await asyncio.sleep(5)
+
+
+class Proxy:
+    """A loopback TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones
+    refused) and restored on the same port: the database unreachable, for real."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_readiness_fails_while_postgresql_is_unreachable_and_recovers(
+    write_config: Callable[..., Path],
+    feed_server: FeedServer,
+    fake: FakeTelegram,
+    db_url: str,
+) -> None:
+    url = make_url(db_url)
+    proxy = Proxy((url.host or "127.0.0.1", url.port or 5432))
+    await proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    stories = [item(0, "Quiet")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    config = write_config(
+        f"telegram:\n  token: '{fake.token}'\n  api_url: {fake.base_url}\n  poll_timeout: 1s\n"
+        f"storage:\n  url: {proxied}\n  outage_notice: 1h\n"
+        "polling:\n  interval: 1s\n  min_interval: 1s\n  timeout: 2s\n  jitter: 0\n"
+        "observability:\n  listen: 127.0.0.1:0\n"
+        f"feeds:\n  - {{name: news, url: '{feed_server.url('/news.xml')}'}}\n",
+        RULES,
+    )
+    app = await App.create(load_config(config), Options(parse_workers=1))
+    try:
+        await app.store.subscribe(str(OTHER_USER), "karabakh", datetime.now(UTC))
+        async with running(app):
+            await seeded(app)
+            assert app.endpoints is not None
+            port = app.endpoints.port
+            assert (await get(port, "/readyz")).status_code == 200
+            await proxy.cut()
+            stories.append(item(1, "Nagorno-Karabakh: published while the database is away"))
+            feed_server.set_feed("/news.xml", rss(stories))
+            unready = None
+            for _ in range(60):
+                answer = await get(port, "/readyz")
+                if answer.status_code == 503:
+                    unready = answer.text
+                    break
+                await asyncio.sleep(0.25)
+            assert unready is not None and "Database unavailable" in unready, unready
+            assert value((await get(port, "/metrics")).text, "newsbot_database_up") == 0
+            assert (await get(port, "/healthz")).status_code == 200
+            await asyncio.sleep(2)
+            await proxy.start()  # the same port again
+            for _ in range(100):
+                if (await get(port, "/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.2)
+            assert (await get(port, "/readyz")).status_code == 200
+            await fake.wait_for_async(lambda: len(fake.messages_to(OTHER_USER)) == 1, 30)
+        assert "published while the database is away" in fake.messages_to(OTHER_USER)[0].text
+    finally:
+        await app.close()
+        await proxy.cut()

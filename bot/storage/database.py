@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 CHUNK = 400
 """Rows per multi-row statement: far below SQLite's bound-parameter limit."""
+CONNECT_TIMEOUT = 5.0
+"""Seconds allowed to open a PostgreSQL connection."""
 MIGRATION_LOCK = 0x6E657773626F74
 """The PostgreSQL advisory lock key held while the schema changes ("newsbot" in ASCII)."""
 
@@ -56,7 +58,15 @@ class Database:
                 )
                 event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+                engine = create_async_engine(
+                    url,
+                    pool_size=5,
+                    max_overflow=5,
+                    pool_pre_ping=True,
+                    # A server that does not answer fails a connect in seconds (the default
+                    # is a minute): the outage is noticed and retried with backoff.
+                    connect_args={"timeout": CONNECT_TIMEOUT},
+                )
             store = cls(engine)
             await store._migrate()
         except (SQLAlchemyError, OSError) as exc:
@@ -106,8 +116,10 @@ class Database:
         try:
             async with self._engine.begin() as conn:
                 yield conn
-        except DBAPIError as exc:
-            raise StorageError(f"database error: {reason(exc)}") from exc
+        except (DBAPIError, OSError) as exc:
+            # OSError: the server cannot be reached at all (asyncpg's connect raises it
+            # unwrapped: connection refused, time-out, no route).
+            raise StorageError(f"database error: {reason(exc) or type(exc).__name__}") from exc
 
     async def schema_version(self) -> int:
         async with self._tx() as conn:
