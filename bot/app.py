@@ -258,15 +258,19 @@ class App:
 
     async def notify_admins(self, text: str) -> None:
         """Tell the admins: at once from the leader (or a bot not running as a service),
-        else through the database, for the leader to send (:meth:`_send_notices`)."""
-        if self.leadership.leads() or not self._running:
-            self._sent_notices[text] = self.clock()
-            await self.messenger.notify_admins(text)
-            return
-        try:
-            await self.store.queue_notice(text, self.leadership.id, self.clock())
-        except StorageError as exc:
-            log.warning("admin notice not queued (%s): %s", exc, text)
+        else through the database, for the leader to send (:meth:`_send_notices`). While
+        this instance finds the database away (and with it any leader's hold), or a notice
+        cannot be queued, it sends the notice itself: each instance that cannot reach the
+        database says so."""
+        direct = self.leadership.leads() or not self._running
+        if not direct and self.storage_health.since is None:
+            try:
+                await self.store.queue_notice(text, self.leadership.id, self.clock())
+                return
+            except StorageError as exc:
+                log.warning("admin notice not queued (%s); sending it from here", exc)
+        self._sent_notices[text] = self.clock()
+        await self.messenger.notify_admins(text)
 
     async def _send_notices(self) -> None:
         """Send the notices other instances queued. Instances see the same trouble (a broken
