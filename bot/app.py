@@ -514,6 +514,7 @@ class App:
             await self.telegram.stop()
         await self.http.aclose()
         self.parser.close()
+        await self.feeds.claims.close()
         await self.pipeline.flush()
         await self.store.close()
 

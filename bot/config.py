@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -36,27 +37,46 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _http_url(value: str) -> str:
+    if urlsplit(value).scheme not in ("http", "https"):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+"""A URL with the http or https scheme."""
+
+
+def _listen(value: str) -> str:
+    host, colon, port = value.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535 or any(c.isspace() for c in host):
+        raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:9108, or :9108)")
+    return value
+
+
+Listen = Annotated[str, AfterValidator(_listen)]
+"""``host:port`` to listen on; an empty host means every interface."""
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """The (host, port) of a :data:`Listen` value."""
+    host, _, port = listen.rpartition(":")
+    return host or "0.0.0.0", int(port)  # noqa: S104 - an empty host means every interface
+
+
 class WebhookSettings(_Model):
     """Receive updates by webhook instead of long polling (see bot.telegram.webhook)."""
 
-    url: str
+    url: HttpUrl
     """The public https URL Telegram posts to (a load balancer in front of the instances)."""
-    listen: str = Field(pattern=r"^[^:\s]*:\d{1,5}$")
+    listen: Listen
     """``host:port`` each instance listens on for it."""
     secret_token: str = Field(pattern=r"^[A-Za-z0-9_-]{1,256}$")
     """Sent by Telegram with every request, checked on every request (1-256 characters:
     letters, digits, ``_`` and ``-``); keep it in the environment."""
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError("must be an http(s) URL (Telegram requires https)")
-        return value
-
     def address(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host or "0.0.0.0", int(port)  # noqa: S104 - an empty host means every interface
+        return listen_address(self.listen)
 
     @property
     def path(self) -> str:
@@ -69,7 +89,7 @@ class WebhookSettings(_Model):
 class TelegramSettings(_Model):
     token: str | None = None
     """The bot token from @BotFather; empty means console mode (alerts printed, not sent)."""
-    api_url: str = DEFAULT_API_URL
+    api_url: HttpUrl = DEFAULT_API_URL
     """Bot API base URL; the token is appended (or replaces ``{token}``)."""
     admins: tuple[int, ...] = ()
     """User ids allowed to use admin commands and told about problems."""
@@ -99,13 +119,6 @@ class TelegramSettings(_Model):
         if value is not None and (":" not in value or " " in value.strip()):
             raise ValueError("does not look like a bot token from @BotFather (id:secret)")
         return value.strip() if value else value
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError("must be an http(s) URL")
-        return value
 
     def __repr__(self) -> str:  # keep the token out of any accidental repr in logs
         return (
@@ -221,15 +234,12 @@ class FeedSettings(_Model):
 
 
 class ObservabilitySettings(_Model):
-    listen: str | None = Field(None, pattern=r"^[^:\s]*:\d{1,5}$")
+    listen: Listen | None = None
     """``host:port`` for ``/metrics``, ``/healthz`` and ``/readyz`` (e.g. ``127.0.0.1:9108``;
     port 0 picks a free one). Unset: no endpoint."""
 
     def address(self) -> tuple[str, int] | None:
-        if self.listen is None:
-            return None
-        host, _, port = self.listen.rpartition(":")
-        return host or "0.0.0.0", int(port)  # noqa: S104 - an empty host means every interface
+        return None if self.listen is None else listen_address(self.listen)
 
 
 class CoordinationSettings(_Model):

@@ -9,9 +9,8 @@ of series stays small and nobody's identity ends up in a monitoring system.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -19,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.core.outage import StorageHealth
+from bot.httpserver import ThreadedServer, answer
 
 log = logging.getLogger(__name__)
 
@@ -146,33 +146,22 @@ class _Scraped(Collector):
         )
 
 
-class Endpoints:
+class Endpoints(ThreadedServer):
     """The HTTP server, in a thread of its own: a slow scraper never blocks the bot."""
 
     def __init__(
         self, host: str, port: int, metrics: Metrics, ready: Callable[[], str | None]
     ) -> None:
         """``ready`` returns None when ready, else why not."""
-        handler = _handler(metrics, ready)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="newsbot-endpoints", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(host, port, _handler(metrics, ready), "newsbot-endpoints")
 
     def start(self) -> None:
-        self._thread.start()
-        host, port = self._server.server_address[:2]
-        log.info("metrics and health on http://%s:%s (/metrics, /healthz, /readyz)", host, port)
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
+        super().start()
+        log.info(
+            "metrics and health on http://%s:%s (/metrics, /healthz, /readyz)",
+            self.host,
+            self.port,
+        )
 
 
 def _handler(metrics: Metrics, ready: Callable[[], str | None]) -> type[BaseHTTPRequestHandler]:
@@ -193,11 +182,7 @@ def _handler(metrics: Metrics, ready: Callable[[], str | None]) -> type[BaseHTTP
                 self._answer(404, b"not found\n")
 
         def _answer(self, status: int, body: bytes, kind: str = "text/plain") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            answer(self, status, body, kind)
 
         def log_message(self, format: str, *args: object) -> None:
             log.debug("endpoints: %s", format % args)

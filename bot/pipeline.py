@@ -129,6 +129,11 @@ class Pipeline:
         except StorageError as exc:
             return self.storage_failed(spec, state, exc)
 
+    @property
+    def writing(self) -> asyncio.Lock:
+        """Held for each write transaction of this process (see ``_writing``)."""
+        return self._writing
+
     def storage_failed(self, spec: FeedSpec, state: FeedState, exc: StorageError) -> PollResult:
         """The result of a poll the database failed: polled again within seconds."""
         now = self.clock()

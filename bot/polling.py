@@ -2,8 +2,8 @@
 a round of every feed (``run --once``), and keeping each enabled feed planned in the
 scheduler. Uses :class:`bot.pipeline.Pipeline` for the poll itself.
 
-Every poll is claimed from the database first (:meth:`Store.claim_feed`), with a lease renewed
-while it runs: instances sharing the database each plan every feed, and whichever asks first
+Every poll is claimed from the database first (:mod:`bot.claims`, in batches), with a lease
+renewed while it runs: instances sharing the database each plan every feed, and whichever asks first
 when it is due polls it; the others are told when to look again (its next poll, or the end of
 the lease). The claim hands over the feed's state as the database has it, so an instance
 never polls from a stale copy (another may have polled it, or seeded it, meanwhile), and the
@@ -14,16 +14,16 @@ after the lease, and the next instance to ask takes the poll over.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from bot.claims import FeedClaims
 from bot.core.errors import StorageError
-from bot.core.models import FeedSpec, FeedState
+from bot.core.models import FeedClaim, FeedSpec, FeedState
 from bot.lanes import Lanes
 from bot.pipeline import Pipeline, PollResult
 from bot.scheduler import FeedScheduler
@@ -64,6 +64,8 @@ class FeedPoller:
         self.on_takeover: list[Callable[[str, str], None]] = []
         """Told (feed, previous holder) when a poll is taken over from an expired claim."""
         self.rng = random.Random()
+        self.claims = FeedClaims(store, instance, lease, clock, pipeline.writing)
+        """This instance's claims: granted in batches, renewed by one loop."""
 
     def host_of(self, name: str) -> str:
         """The host and port a feed is fetched from (its lane, see :mod:`bot.lanes`)."""
@@ -81,20 +83,34 @@ class FeedPoller:
         if name not in self.states:  # not started yet: the stored states are not loaded
             await self.sync()
         now = self.clock()
+        return await self._poll(name, await self._claim(name, due_only), now)
+
+    async def _claim(self, name: str, due_only: bool) -> FeedClaim | StorageError | None:
         try:
             for attempt in range(3):
-                claim = await self.store.claim_feed(
-                    name, self.instance, now, self.lease, due_only=due_only
-                )
+                claim = await self.claims.claim(name, due_only=due_only)
                 if claim is not None:
-                    break
+                    return claim
                 await asyncio.sleep(0.02 * (attempt + 1))  # claimed just now: look again
         except StorageError as exc:
+            return exc
+        return None
+
+    async def _poll(
+        self, name: str, claim: FeedClaim | StorageError | None, now: datetime
+    ) -> PollResult:
+        if isinstance(claim, StorageError):
             # Nothing was claimed, nothing polled: asked again when the database answers.
-            return self.pipeline.storage_failed(self.specs[name], self.states[name], exc)
+            return self.pipeline.storage_failed(self.specs[name], self.states[name], claim)
         if claim is None:  # another instance is claiming it at this very moment
             later = now + timedelta(seconds=1 + self.rng.random())
             return PollResult(name, "elsewhere", replace(self.states[name], next_poll_at=later))
+        try:
+            return await self._claimed(name, claim, now)
+        finally:
+            self.claims.done(name)
+
+    async def _claimed(self, name: str, claim: FeedClaim, now: datetime) -> PollResult:
         state = claim.state
         if claim.resumed:  # this instance's own state from its last poll may be newer
             mine = self.pipeline.unsaved_state(name) or self.states[name]
@@ -113,36 +129,11 @@ class FeedPoller:
             )
             for told in self.on_takeover:
                 told(name, claim.took_over)
-        async with self._renewing(state):
-            result = await self.pipeline.poll(self.specs[name], state)
+        result = await self.pipeline.poll(self.specs[name], state)
         self.states[name] = result.state
         for observe in self.observers:
             observe(result)
         return result
-
-    @contextlib.asynccontextmanager
-    async def _renewing(self, state: FeedState) -> AsyncIterator[None]:
-        """Renew the claim on ``state``'s feed every quarter of the lease while the poll runs."""
-        claim = state.lease
-        assert claim is not None
-
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(self.lease.total_seconds() / 4)
-                try:
-                    if not await self.store.renew_feed(state.name, claim, self.clock(), self.lease):
-                        log.warning("feed %s: the claim on its poll ran out", state.name)
-                        return
-                except StorageError:
-                    continue  # the lease may run out; the state write will tell
-
-        task = asyncio.create_task(renew())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def scheduled_poll(self, name: str) -> datetime | None:
         """A poll the scheduler runs; returns when to look at the feed next."""
@@ -169,17 +160,24 @@ class FeedPoller:
                 self.states[name] = replace(stored[name], lease=lease)
 
     async def poll_all(self) -> list[PollResult]:
-        """Poll every enabled feed once, with bounded concurrency."""
+        """Poll every enabled feed once, with bounded concurrency. The round's claims are
+        asked for together (one transaction per few hundred feeds) and renewed while the
+        feeds wait their turn."""
         await self.sync()
         slots = asyncio.Semaphore(self.concurrency)
-
-        async def bounded(name: str) -> PollResult:
-            async with slots:
-                return await self.poll(name)
-
         names = [n for n, state in self.states.items() if not state.disabled]
         # A round polls every feed now, due or not, unless another instance is polling it.
-        results = list(await asyncio.gather(*(bounded(n) for n in names)))
+        claims = await asyncio.gather(*(self._claim(n, False) for n in names))
+
+        async def bounded(name: str, claim: FeedClaim | StorageError | None) -> PollResult:
+            async with slots:
+                return await self._poll(name, claim, self.clock())
+
+        try:
+            results = list(await asyncio.gather(*map(bounded, names, claims)))
+        finally:
+            for name in names:
+                self.claims.done(name)
         await self.pipeline.flush()
         return results
 

@@ -5,6 +5,7 @@ Registered as a pytest plugin in conftest.py, so its fixtures are available to e
 from __future__ import annotations
 
 import asyncio
+import socket
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -164,6 +165,13 @@ async def until(app: App, check: Callable[[FeedState], bool], *feeds: str) -> No
 async def seeded(app: App, *feeds: str) -> None:
     """Wait until the scheduler's first poll has recorded what the feeds held."""
     await until(app, lambda state: state.seeded, *feeds)
+
+
+def free_port() -> int:
+    """A loopback TCP port free at this moment (for a process the test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def alerts_to(fake: FakeTelegram, chat: int) -> list[str]:

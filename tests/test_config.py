@@ -91,6 +91,21 @@ def test_bad_token_is_reported_without_echoing_it(write_config: Callable[..., Pa
             id="url",
         ),
         pytest.param(
+            "observability:\n  listen: nope\n",
+            ":2:11: [observability.listen] 'nope' is not host:port (e.g. 127.0.0.1:9108, or :9108)",
+            id="listen",
+        ),
+        pytest.param(
+            "telegram:\n  webhook: {url: 'ftp://x', listen: ':8443', secret_token: s}\n",
+            ":2:18: [telegram.webhook.url] must be an http(s) URL",
+            id="webhook-url",
+        ),
+        pytest.param(
+            "telegram:\n  webhook: {url: 'https://x/', listen: ':99999', secret_token: t}\n",
+            "[telegram.webhook.listen] ':99999' is not host:port",
+            id="webhook-listen",
+        ),
+        pytest.param(
             "feeds:\n  - {name: a, url: 'https://x.invalid/1'}\n  - {name: a, url: 'https://x.invalid/2'}\n",
             ":3:12: [feeds.1.name] duplicate feed name 'a' (first used on line 2)",
             id="duplicate",

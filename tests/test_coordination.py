@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from bot.claims import FeedClaims
 from bot.core.models import FeedSpec, PollRecord, Story
 from bot.core.outbox import DeliveryState
 from bot.core.pacing import Pacer
@@ -37,9 +38,74 @@ async def test_a_renewed_claim_outlasts_its_first_lease(store: Store) -> None:
     await store.sync_feeds([SPEC], NOW)
     mine = await store.claim_feed("news", "a", NOW, LEASE)
     assert mine is not None and mine.state.lease is not None
-    assert await store.renew_feed("news", mine.state.lease, NOW + timedelta(seconds=15), LEASE)
+    renewed = await store.renew_feeds(
+        "a", {"news": mine.state.lease}, NOW + timedelta(seconds=15), LEASE
+    )
+    assert renewed == {"news"}
+    assert await store.renew_feeds("b", {"news": mine.state.lease}, NOW, LEASE) == set()
     theirs = await store.claim_feed("news", "b", NOW + LEASE + timedelta(seconds=1), LEASE)
     assert theirs is not None and not theirs.granted
+
+
+async def test_a_round_of_feeds_is_claimed_in_one_batch_each_feed_on_its_own_terms(
+    store: Store,
+) -> None:
+    specs = [replace(SPEC, name=f"f{i}", url=f"https://example.invalid/{i}") for i in range(4)]
+    states = await store.sync_feeds(specs, NOW)
+    due = NOW + timedelta(minutes=10)
+    assert await store.save_feed_state(replace(states["f1"], seeded=True, next_poll_at=due))
+    assert await store.save_feed_state(replace(states["f2"], disabled=True))
+    theirs = await store.claim_feed("f3", "b", NOW, LEASE)
+    assert theirs is not None and theirs.granted
+    claims = await store.claim_feeds(["f0", "f1", "f2", "f3", "gone"], "a", NOW, LEASE)
+    assert set(claims) == {"f0", "f1", "f2", "f3"}, "an unknown feed is left out"
+    assert claims["f0"].granted and claims["f0"].state.lease is not None
+    assert not claims["f1"].granted and claims["f1"].retry_at == due
+    assert not claims["f2"].granted and claims["f2"].retry_at is None
+    assert not claims["f3"].granted and claims["f3"].retry_at == NOW + LEASE
+    forced = await store.claim_feeds(["f0", "f1"], "a", NOW, LEASE, due_only=False)
+    assert forced["f0"].granted and forced["f0"].resumed and forced["f1"].granted
+    lease = forced["f0"].state.lease
+    assert lease is not None and forced["f1"].state.lease == lease, "one token per batch"
+    assert await store.renew_feeds("a", {"f0": lease, "f1": lease}, NOW + LEASE, LEASE) == {
+        "f0",
+        "f1",
+    }
+    assert (await store.feed_leases(NOW + LEASE + timedelta(seconds=1)))["f1"][0] == "a"
+
+
+async def test_polls_asking_together_share_one_claim_and_stay_renewed(store: Store) -> None:
+    specs = [replace(SPEC, name=f"f{i}", url=f"https://example.invalid/{i}") for i in range(30)]
+    await store.sync_feeds(specs, NOW)
+    clock = [NOW]
+    lease = timedelta(seconds=0.4)
+    claims = FeedClaims(store, "a", lease, lambda: clock[0])
+    asked: list[list[str]] = []
+    claim_feeds = store.claim_feeds
+
+    async def counted(names: list[str], *args: object, **kwargs: object) -> object:
+        asked.append(list(names))
+        return await claim_feeds(names, *args, **kwargs)  # type: ignore[arg-type]
+
+    store.claim_feeds = counted  # type: ignore[method-assign]
+    try:
+        got = await asyncio.gather(*(claims.claim(s.name, due_only=False) for s in specs))
+        assert len(asked) == 1 and len(asked[0]) == 30, "one transaction for the round"
+        assert all(c is not None and c.granted for c in got)
+        # The polls wait their turn for longer than the lease: the claims are renewed.
+        for _ in range(4):
+            await asyncio.sleep(0.2)
+            clock[0] += timedelta(seconds=0.2)
+        standing = await store.feed_leases(clock[0])
+        assert set(standing) == {s.name for s in specs}
+        for s in specs[:10]:
+            claims.done(s.name)
+        for _ in range(4):
+            await asyncio.sleep(0.2)
+            clock[0] += timedelta(seconds=0.2)
+        assert set(await store.feed_leases(clock[0])) == {s.name for s in specs[10:]}
+    finally:
+        await claims.close()
 
 
 async def test_a_feed_not_due_is_refused_until_its_next_poll(store: Store) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import pytest
 
 from bot.storage import Store
 from tests.conftest import PG_URL
-from tests.e2e_support import item
+from tests.e2e_support import free_port, item
 from tests.fakes.feed_server import Delay, FeedServer
 from tests.fakes.feedgen import Item, rss
 from tests.fakes.telegram_api import FakeTelegram
@@ -49,12 +48,6 @@ LEADER_LEASE = 6.0
 POLL_LEASE = 6.0
 RULES = {"k.yaml": "rules:\n  - {id: karabakh, title: Karabakh, any: [Nagorno-Karabakh]}\n"}
 ADMIN = 5001
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -97,7 +90,7 @@ class Cluster:
     def start(self, count: int) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for n in range(count):
-            port = _free_port()
+            port = free_port()
             config = self.tmp / f"config{n}.yaml"
             config.write_text(
                 self.config.read_text() + f"observability:\n  listen: 127.0.0.1:{port}\n"

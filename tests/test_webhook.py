@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,7 +28,7 @@ import pytest
 
 from bot.storage import Store
 from tests.conftest import PG_URL
-from tests.e2e_support import item
+from tests.e2e_support import free_port, item
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feedgen import rss
 from tests.fakes.telegram_api import FakeTelegram
@@ -42,12 +41,6 @@ pytestmark = [
 
 SECRET = "s3cret-webhook_token"
 USERS = [7001, 7002, 7003]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Balancer:
@@ -123,7 +116,7 @@ async def test_any_instance_receives_and_each_command_is_answered_once(
     for user in USERS:
         telegram.add_user(user)
     feed_server.set_feed("/news.xml", rss([item(1, "Quiet day")]))
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     balancer = Balancer(ports)
     config = write_config(
         f"telegram:\n  token: '{telegram.token}'\n  api_url: {telegram.base_url}\n"

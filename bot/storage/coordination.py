@@ -13,6 +13,7 @@ within a lease (NTP does).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,56 +45,95 @@ class CoordinationStore(DeliveryStore):
         due_only: bool = True,
         early: timedelta = timedelta(seconds=1),
     ) -> FeedClaim | None:
-        """Claim the poll of feed ``name`` for ``holder`` until ``now + lease``. Refused
-        while another instance's lease stands, or (``due_only``) while the feed is not due
-        within ``early``. None if the feed is unknown or its row is being claimed right now."""
+        """:meth:`claim_feeds` for one feed."""
+        claims = await self.claim_feeds([name], holder, now, lease, due_only=due_only, early=early)
+        return claims.get(name)
+
+    async def claim_feeds(
+        self,
+        names: Sequence[str],
+        holder: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        due_only: bool = True,
+        early: timedelta = timedelta(seconds=1),
+    ) -> dict[str, FeedClaim]:
+        """Claim the polls of feeds ``names`` for ``holder`` until ``now + lease``, in one
+        transaction, all granted ones under one token. A feed is refused while another
+        instance's lease stands, or (``due_only``) while it is not due within ``early``. A
+        feed unknown, or whose row another instance is claiming right now, is left out."""
+        claims: dict[str, FeedClaim] = {}
         async with self._tx() as conn:
-            row = (
+            rows = (
                 await conn.execute(
-                    select(f).where(f.c.name == name).with_for_update(skip_locked=True)
+                    select(f).where(f.c.name.in_(names)).with_for_update(skip_locked=True)
                 )
-            ).first()
-            if row is None:
-                return None
-            state = _feed_state(row)
-            held = row.lease_token is not None and row.lease_until is not None
-            if held and row.lease_holder != holder and row.lease_until > now:
-                return FeedClaim(state, granted=False, retry_at=row.lease_until)
-            if state.disabled:
-                return FeedClaim(state, granted=False)
-            if due_only and state.next_poll_at is not None and state.next_poll_at > now + early:
-                return FeedClaim(state, granted=False, retry_at=state.next_poll_at)
+            ).all()
+            wanted: list[Any] = []
+            for row in rows:
+                state = _feed_state(row)
+                held = row.lease_token is not None and row.lease_until is not None
+                if held and row.lease_holder != holder and row.lease_until > now:
+                    claims[row.name] = FeedClaim(state, granted=False, retry_at=row.lease_until)
+                elif state.disabled:
+                    claims[row.name] = FeedClaim(state, granted=False)
+                elif (
+                    due_only and state.next_poll_at is not None and state.next_poll_at > now + early
+                ):
+                    claims[row.name] = FeedClaim(state, granted=False, retry_at=state.next_poll_at)
+                else:
+                    wanted.append(row)
+            if not wanted:
+                return claims
             # The write is itself the compare-and-set, so that the claim holds even where the
-            # read above did not lock the row (SQLite reads outside the write transaction).
+            # read above did not lock the rows (SQLite reads outside the write transaction).
             free = or_(
                 f.c.lease_token.is_(None), f.c.lease_until <= now, f.c.lease_holder == holder
             )
             token = secrets.token_hex(8)
-            claimed = await conn.execute(
-                update(f)
-                .where(f.c.name == name, free)
-                .values(lease_holder=holder, lease_token=token, lease_until=now + lease)
+            got = set(
+                (
+                    await conn.execute(
+                        update(f)
+                        .where(f.c.name.in_([r.name for r in wanted]), free)
+                        .values(lease_holder=holder, lease_token=token, lease_until=now + lease)
+                        .returning(f.c.name)
+                    )
+                ).scalars()
             )
-            if not claimed.rowcount:  # another instance claimed it between the two
-                return None
-        took_over = row.lease_holder if held and row.lease_holder != holder else None
-        resumed = held and row.lease_holder == holder
-        return FeedClaim(
-            replace(state, lease=Lease(holder, token)),
-            granted=True,
-            took_over=took_over,
-            resumed=resumed,
-        )
+        for row in wanted:
+            if row.name not in got:  # another instance claimed it between the two
+                continue
+            held = row.lease_token is not None and row.lease_until is not None
+            claims[row.name] = FeedClaim(
+                replace(_feed_state(row), lease=Lease(holder, token)),
+                granted=True,
+                took_over=row.lease_holder if held and row.lease_holder != holder else None,
+                resumed=held and row.lease_holder == holder,
+            )
+        return claims
 
-    async def renew_feed(self, name: str, claim: Lease, now: datetime, lease: timedelta) -> bool:
-        """Extend a claim while its poll runs; False if it no longer stands."""
+    async def renew_feeds(
+        self, holder: str, claims: Mapping[str, Lease], now: datetime, lease: timedelta
+    ) -> set[str]:
+        """Extend ``holder``'s claims on these feeds to ``now + lease``, in one statement
+        (their polls still run); the feeds whose claims still stood."""
+        if not claims:
+            return set()
+        tokens = {c.token for c in claims.values()}
         async with self._tx() as conn:
             result = await conn.execute(
                 update(f)
-                .where(f.c.name == name, f.c.lease_token == claim.token)
+                .where(
+                    f.c.name.in_(list(claims)),
+                    f.c.lease_holder == holder,
+                    f.c.lease_token.in_(tokens),
+                )
                 .values(lease_until=now + lease)
+                .returning(f.c.name)
             )
-        return bool(result.rowcount)
+            return set(result.scalars())
 
     async def feed_leases(self, now: datetime) -> dict[str, tuple[str, datetime]]:
         """Feed -> (holder, until) of every claim standing at ``now``."""

@@ -14,10 +14,11 @@ import asyncio
 import hmac
 import json
 import logging
-import threading
 from collections.abc import Callable, Coroutine
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from bot.httpserver import ThreadedServer, answer
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ Submit = Callable[[int, str], Coroutine[Any, Any, None]]
 """Store an update (its id and its JSON text); raises if it could not be stored."""
 
 
-class WebhookReceiver:
+class WebhookReceiver(ThreadedServer):
     """Accepts Telegram's webhook requests on ``host:port`` at ``path``."""
 
     def __init__(
@@ -58,24 +59,11 @@ class WebhookReceiver:
         self._timeout = timeout
         self.accepted = 0
         self.refused = 0
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="webhook", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(host, port, Handler, "webhook")
 
     def start(self) -> None:
-        self._thread.start()
+        super().start()
         log.info("receiving Telegram updates by webhook on port %d", self.port)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         if request.path.split("?", 1)[0] != self.path:
@@ -117,6 +105,4 @@ class WebhookReceiver:
 
     @staticmethod
     def _answer(request: BaseHTTPRequestHandler, status: int) -> None:
-        request.send_response(status)
-        request.send_header("Content-Length", "0")
-        request.end_headers()
+        answer(request, status)
