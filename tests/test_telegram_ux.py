@@ -140,7 +140,9 @@ async def test_mute_and_unsubscribe_from_under_an_alert(
     local = datetime.strptime(shown[1], "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo("Asia/Kolkata"))
     assert abs(local - (pressed + timedelta(hours=24))) < timedelta(minutes=2)
     removed = [e for e in fake.edits if e.chat_id == OTHER_USER]
-    assert removed and removed[-1].reply_markup in (None, {}), "buttons removed after use"
+    assert removed and removed[-1].reply_markup is not None
+    undo = [b["text"] for row in removed[-1].reply_markup["inline_keyboard"] for b in row]
+    assert undo == ["↩ Subscribe again"], "after use, only the undo is left"
     assert fake.rejected == []
 
 
@@ -274,3 +276,127 @@ async def test_rules_choose_silent_alerts_and_link_previews(
     assert quiet.disable_notification and not loud.disable_notification
     assert (quiet.link_preview_options or {}).get("is_disabled") in (False, None)
     assert (loud.link_preview_options or {}).get("is_disabled") is True
+
+
+async def test_a_private_chat_always_gets_an_answer_a_group_only_for_commands(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    async with running(app):
+        fake.user_sends(USER, "/foo")
+        await wait_text(fake, USER, "I don't have a command /foo")
+        fake.user_sends(USER, "/subscibe karabakh")
+        await wait_text(fake, USER, "I don't have a command /subscibe")
+        fake.user_sends(USER, "hello, what can you do?")
+        await wait_text(fake, USER, "I only understand commands")
+        # In a group, commands may be for other bots and talk is not for the bot.
+        fake.user_sends(OTHER_USER, "/foo", chat_id=GROUP)
+        fake.user_sends(OTHER_USER, "/foo@other_bot", chat_id=GROUP)
+        fake.user_sends(OTHER_USER, "/help", chat_id=GROUP)
+        await wait_text(fake, GROUP, "Commands")
+    foo, typo, hello = alerts_to(fake, USER)
+    assert "Send /help" in foo and "Did you mean" not in foo
+    assert "Did you mean /subscribe" in typo
+    assert "/subscribe rule-id" in hello
+    assert len(alerts_to(fake, GROUP)) == 1, alerts_to(fake, GROUP)
+    assert fake.rejected == []
+
+
+async def test_several_topics_in_one_command_and_a_channel_only_by_its_at_name(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    async with running(app):
+        fake.user_sends(USER, "/subscribe drones karabakh")  # two topics, not @karabakh
+        await wait_text(fake, USER, "Subscribed to Karabakh")
+        assert await app.store.subscriptions_of(str(USER)) == ["drones", "karabakh"]
+        fake.user_sends(USER, "/subscribe karabakh defence_news")
+        await wait_text(fake, USER, "I don't know a topic")
+        fake.user_sends(USER, "/subscribe karabakh @one @two")
+        await wait_text(fake, USER, "Name one channel at a time")
+        fake.user_sends(USER, "/unsubscribe drones,karabakh dornes")
+        await wait_text(fake, USER, "You were not subscribed to")
+        fake.user_sends(USER, "/mine")
+        await wait_text(fake, USER, "don't follow any topic")
+    both, again, channels, removed = alerts_to(fake, USER)[:4]
+    assert "Subscribed to <b>Turkish drones</b>" in fake.messages_to(USER)[0].text
+    assert both.count("Subscribed to") == 2
+    assert "You already follow Karabakh" in again and "defence_news" in again
+    assert "name it with @" in again, "the old way to name a channel is explained"
+    assert "Unsubscribed from Turkish drones" in removed
+    assert "Unsubscribed from Karabakh" in removed
+    assert "not subscribed to dornes" in removed
+    assert "Name one channel" in channels
+    assert await app.store.subscriptions_of(str(USER)) == []
+    assert await app.store.subscriptions_of(str(CHANNEL)) == []
+    assert fake.rejected == []
+
+
+async def test_a_topic_no_longer_offered_says_so_in_mine(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    await app.store.subscribe(str(USER), "iran-drones", datetime.now(UTC))
+    await app.store.subscribe(str(USER), "karabakh", datetime.now(UTC))
+    async with running(app):
+        fake.user_sends(USER, "/mine")
+        await wait_text(fake, USER, "You follow")
+    (mine,) = alerts_to(fake, USER)
+    assert "iran-drones: no longer offered" in mine and "karabakh: Karabakh" in mine
+    assert "?" not in mine
+
+
+def _labels(fake: FakeTelegram, message: SentMessage) -> list[tuple[str, str]]:
+    """(label, callback data) of the buttons now under ``message`` (after edits)."""
+    current = fake.get_message(message.chat_id, message.message_id) or {}
+    rows = (current.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [(b["text"], b["callback_data"]) for row in rows for b in row]
+
+
+async def test_mute_and_unsubscribe_under_an_alert_can_be_undone(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    stories = [item(1, "x")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app()
+    await app.store.subscribe(str(USER), "drones", datetime.now(UTC))
+    await app.store.subscribe(str(USER), "karabakh", datetime.now(UTC))
+    async with running(app):
+        await seeded(app)
+        stories.append(item(2, "Bayraktar over Nagorno-Karabakh"))
+        feed_server.set_feed("/news.xml", rss(stories))
+        await wait_text(fake, USER, "Bayraktar over")
+        alert = latest(fake, USER, "Bayraktar over")
+        before = _labels(fake, alert)
+        assert [label for label, _ in before] == [
+            "🔕 Turkish drones 24h",
+            "✖ Turkish drones",
+            "🔕 Karabakh 24h",
+            "✖ Karabakh",
+        ]
+
+        async def press(label: str, edits: int) -> list[str]:
+            data = next(d for text, d in _labels(fake, alert) if text == label)
+            fake.user_presses(USER, alert, data)
+            await fake.wait_for_async(lambda: len(fake.edits) >= edits, timeout=10)
+            return [text for text, _ in _labels(fake, alert)]
+
+        muted = await press("🔕 Turkish drones 24h", 1)
+        assert muted == ["🔔 Unmute Turkish drones", "🔕 Karabakh 24h", "✖ Karabakh"]
+        assert "drones" in (await app.store.chat_settings(str(USER), datetime.now(UTC)))[2]
+        unmuted = await press("🔔 Unmute Turkish drones", 2)
+        assert "drones" not in (await app.store.chat_settings(str(USER), datetime.now(UTC)))[2]
+        assert unmuted == [label for label, _ in before], "the undo gives the buttons back"
+        gone = await press("✖ Karabakh", 3)
+        assert gone[-1] == "↩ Karabakh: subscribe again" and len(gone) == 3
+        assert await app.store.subscriptions_of(str(USER)) == ["drones"]
+        back = await press("↩ Karabakh: subscribe again", 4)
+        assert back == [label for label, _ in before]
+        assert await app.store.subscriptions_of(str(USER)) == ["drones", "karabakh"]
+    answers = [a.text or "" for a in fake.callback_answers]
+    assert "muted until" in answers[0] and "back on" in answers[1]
+    assert "Unsubscribed" in answers[2] and "Subscribed" in answers[3]
+    assert fake.rejected == []

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.core.render import Action
+from bot.core.render import Action, shorten
 from bot.core.rules import Rule
 from bot.telegram import texts
 
-KINDS = {"mute": "m", "unsubscribe": "u", "subscribe": "s"}
+KINDS = {"mute": "m", "unsubscribe": "u", "subscribe": "s", "unmute": "x"}
 _KIND_OF = {short: kind for kind, short in KINDS.items()}
 
 
@@ -59,3 +59,43 @@ def alert_keyboard(actions: Sequence[Action]) -> InlineKeyboardMarkup | None:
             InlineKeyboardButton(text, callback_data=data(kind, rule_id))
         )
     return InlineKeyboardMarkup(list(rows.values()))
+
+
+def alert_row(rule_id: str, label: str, state: str) -> list[InlineKeyboardButton]:
+    """One rule's buttons under an alert (``label`` names the rule when the alert has several):
+    ``normal``, mute and unsubscribe; ``muted``, unmute (the undo of the mute);
+    ``unsubscribed``, subscribe again (the undo of the unsubscribe)."""
+    if state == "muted":
+        text = texts.BUTTON_UNMUTE_RULE.format(rule=label) if label else texts.BUTTON_UNMUTE
+        return [InlineKeyboardButton(text, callback_data=data("unmute", rule_id))]
+    if state == "unsubscribed":
+        again = texts.BUTTON_RESUBSCRIBE_RULE
+        text = again.format(rule=label) if label else texts.BUTTON_RESUBSCRIBE
+        return [InlineKeyboardButton(text, callback_data=data("subscribe", rule_id))]
+    keyboard = alert_keyboard([("mute", rule_id, label), ("unsubscribe", rule_id, label)])
+    assert keyboard is not None
+    return list(keyboard.inline_keyboard[0])
+
+
+AFTER = {"mute": "muted", "unmute": "normal", "unsubscribe": "unsubscribed", "subscribe": "normal"}
+"""The state of a rule's buttons once one of them was pressed."""
+
+
+def after_press(
+    markup: InlineKeyboardMarkup | None, rule: Rule, kind: str
+) -> InlineKeyboardMarkup | None:
+    """An alert's buttons once ``kind`` was pressed for ``rule``: that rule's row swapped
+    for its undo (or back), the other rules' rows as they were."""
+    if markup is None:
+        return None
+    token = rule_token(rule.id)
+    rows = [list(row) for row in markup.inline_keyboard]
+    label = shorten(rule.title or rule.id, 24) if len(rows) > 1 else ""
+    return InlineKeyboardMarkup(
+        [
+            alert_row(rule.id, label, AFTER[kind])
+            if any(str(b.callback_data or "").split(":")[1:2] == [token] for b in row)
+            else row
+            for row in rows
+        ]
+    )

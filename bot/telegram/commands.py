@@ -2,7 +2,8 @@
 python-telegram-bot :class:`Application` (edge), and the command menu shown by Telegram.
 
 The handlers are grouped by what they are about: :mod:`bot.telegram.subscriptions`,
-:mod:`bot.telegram.preferences`, :mod:`bot.telegram.admin`.
+:mod:`bot.telegram.preferences`, :mod:`bot.telegram.admin`, and the answers of last resort
+(:mod:`bot.telegram.fallback`).
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
+    MessageHandler,
+    filters,
 )
 
 from bot.telegram import texts
 from bot.telegram.admin import AdminCommands
+from bot.telegram.fallback import FallbackAnswers
 from bot.telegram.preferences import PreferenceCommands
 from bot.telegram.subscriptions import SubscriptionCommands
 
 
-class Commands(SubscriptionCommands, PreferenceCommands, AdminCommands):
+class Commands(SubscriptionCommands, PreferenceCommands, AdminCommands, FallbackAnswers):
     """All handlers, bound to the store and the rules in force."""
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
-        for name, callback in (
+        commands = (
             ("start", self.start),
             ("help", self.help),
             ("rules", self.list_rules),
@@ -42,12 +46,18 @@ class Commands(SubscriptionCommands, PreferenceCommands, AdminCommands):
             ("quiet", self.quiet),
             ("timezone", self.timezone),
             ("settings", self.settings),
-        ):
+        )
+        for name, callback in commands:
             application.add_handler(CommandHandler(name, callback))
+        self.known_commands = tuple(name for name, _ in commands)
         application.add_handler(CallbackQueryHandler(self.on_button))
         application.add_handler(
             ChatMemberHandler(self.on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
         )
+        # Last: what no command above took, in a private chat (see bot.telegram.fallback).
+        private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+        application.add_handler(MessageHandler(private & filters.COMMAND, self.unknown_command))
+        application.add_handler(MessageHandler(private & filters.TEXT, self.plain_text))
 
     @staticmethod
     def menu() -> list[BotCommand]:

@@ -5,6 +5,7 @@ buttons under alerts and on /rules pages."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -14,10 +15,36 @@ from telegram.ext import ContextTypes
 
 from bot.core.chats import ChatStatus
 from bot.core.render import shorten
+from bot.core.rules import Rule
 from bot.telegram import buttons, texts
 from bot.telegram.handlers import Handlers, did_you_mean, esc, plain, suggest, when
 
 log = logging.getLogger(__name__)
+
+
+def topics_and_channel(args: Sequence[str]) -> tuple[list[str], str | None, str | None]:
+    """The topic ids and the channel (``@name``) of ``/subscribe`` and ``/unsubscribe``
+    arguments (ids may also be separated by commas), and what is wrong with them, if anything.
+    Only a word starting with ``@`` names a channel: ``/subscribe drones karabakh`` is two
+    topics, never the channel @karabakh."""
+    channels = [a for a in args if a.startswith("@")]
+    if len(channels) > 1:
+        return [], None, texts.ONE_CHANNEL
+    ids: list[str] = []
+    for arg in args:
+        if arg.startswith("@"):
+            continue
+        for part in arg.split(","):
+            wanted = part.strip().lower()
+            if wanted and wanted not in ids:
+                ids.append(wanted)
+    if len(ids) > MAX_TOPICS:
+        return [], None, texts.TOO_MANY_TOPICS.format(most=MAX_TOPICS)
+    return ids, (channels[0] if channels else None), None
+
+
+MAX_TOPICS = 20
+"""Topics one command may name."""
 
 
 class SubscriptionCommands(Handlers):
@@ -27,7 +54,7 @@ class SubscriptionCommands(Handlers):
         await self._note_chat(update)
         if context.args:
             # A deep link t.me/<bot>?start=<rule> subscribes straight away.
-            await self._subscribe(update, context, context.args[0])
+            await self._subscribe(update, context, [context.args[0]])
             return
         await self._reply(update, texts.WELCOME)
 
@@ -87,12 +114,12 @@ class SubscriptionCommands(Handlers):
         return text, InlineKeyboardMarkup(rows)
 
     async def subscribe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not context.args:
-            await self._reply(update, texts.SUBSCRIBE_USAGE)
+        ids, channel, problem = topics_and_channel(context.args or [])
+        if problem is not None or not ids:
+            await self._reply(update, problem or texts.SUBSCRIBE_USAGE)
             return
         await self._note_chat(update)
-        channel = context.args[1] if len(context.args) > 1 else None
-        await self._subscribe(update, context, context.args[0], channel)
+        await self._subscribe(update, context, ids, channel)
 
     async def _target(
         self, update: Update, context: ContextTypes.DEFAULT_TYPE, channel: str | None
@@ -130,47 +157,66 @@ class SubscriptionCommands(Handlers):
         self,
         update: Update,
         context: ContextTypes.DEFAULT_TYPE,
-        rule_id: str,
+        rule_ids: list[str],
         channel: str | None = None,
     ) -> None:
-        rule, problem = self._find(rule_id)
-        if rule is None:
-            await self._reply(update, problem or "")
-            return
-        target = await self._target(update, context, channel)
-        if target is None:
-            return
-        chat, name = target
-        created = await self.store.subscribe(chat, rule.id, self.clock())
-        if name is not None:
-            template = texts.CHANNEL_SUBSCRIBED if created else texts.CHANNEL_ALREADY_SUBSCRIBED
-        else:
-            template = texts.SUBSCRIBED if created else texts.ALREADY_SUBSCRIBED
-        await self._reply(update, template.format(title=esc(rule.title), channel=esc(name)))
-        if created:
-            log.info("chat %s subscribed to %s", chat, rule.id)
+        """Subscribe this chat (or ``channel``) to each topic named; one answer for all."""
+        found: dict[str, Rule] = {}
+        problems: dict[str, str] = {}
+        for rule_id in rule_ids:
+            rule, problem = self._find(rule_id)
+            if rule is None:
+                problems[rule_id] = (problem or "").removesuffix(texts.SEE_RULES)
+            else:
+                found.setdefault(rule.id, rule)
+        lines: list[str] = []
+        if found:
+            target = await self._target(update, context, channel)
+            if target is None:
+                return
+            chat, name = target
+            for rule in found.values():
+                created = await self.store.subscribe(chat, rule.id, self.clock())
+                if name is not None:
+                    done, again = texts.CHANNEL_SUBSCRIBED, texts.CHANNEL_ALREADY_SUBSCRIBED
+                else:
+                    done, again = texts.SUBSCRIBED, texts.ALREADY_SUBSCRIBED
+                template = done if created else again
+                lines.append(template.format(title=esc(rule.title), channel=esc(name)))
+                if created:
+                    log.info("chat %s subscribed to %s", chat, rule.id)
+        lines.extend(problems.values())
+        if problems:
+            lines[-1] += texts.SEE_RULES
+            if channel is None and len(rule_ids) > 1:
+                lines.append(texts.CHANNEL_HINT)
+        await self._reply(update, "\n".join(lines))
 
     async def unsubscribe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not context.args:
-            await self._reply(update, texts.UNSUBSCRIBE_USAGE)
+        ids, channel, problem = topics_and_channel(context.args or [])
+        if problem is not None or not ids:
+            await self._reply(update, problem or texts.UNSUBSCRIBE_USAGE)
             return
-        channel = context.args[1] if len(context.args) > 1 else None
         target = await self._target(update, context, channel)
         if target is None:
             return
         chat, name = target
-        wanted = context.args[0].strip().lower()
-        removed = await self.store.unsubscribe(chat, wanted)
-        if removed:
-            rule = self.rules().by_id.get(wanted)
-            title = esc(rule.title if rule else wanted)
-            template = texts.CHANNEL_UNSUBSCRIBED if name else texts.UNSUBSCRIBED
-            await self._reply(update, template.format(title=title, channel=esc(name)))
-            log.info("chat %s unsubscribed from %s", chat, wanted)
-            return
-        answer = texts.NOT_SUBSCRIBED.format(id=esc(wanted))
-        answer += did_you_mean(suggest(wanted, await self.store.subscriptions_of(chat)))
-        await self._reply(update, answer)
+        lines: list[str] = []
+        theirs: list[str] | None = None
+        for wanted in ids:
+            if await self.store.unsubscribe(chat, wanted):
+                rule = self.rules().by_id.get(wanted)
+                title = esc(rule.title if rule else wanted)
+                template = texts.CHANNEL_UNSUBSCRIBED if name else texts.UNSUBSCRIBED
+                lines.append(template.format(title=title, channel=esc(name)))
+                log.info("chat %s unsubscribed from %s", chat, wanted)
+                continue
+            if theirs is None:
+                theirs = await self.store.subscriptions_of(chat)
+            lines.append(
+                texts.NOT_SUBSCRIBED.format(id=esc(wanted)) + did_you_mean(suggest(wanted, theirs))
+            )
+        await self._reply(update, "\n".join(lines))
 
     async def mine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = self._chat(update)
@@ -183,9 +229,8 @@ class SubscriptionCommands(Handlers):
         lines = []
         for rule_id in subscriptions:
             rule = book.by_id.get(rule_id)
-            line = texts.RULE_LINE.format(
-                mark="✅", id=esc(rule_id), title=esc(rule.title if rule else "?")
-            )
+            title = esc(rule.title) if rule else texts.RULE_GONE
+            line = texts.RULE_LINE.format(mark="✅", id=esc(rule_id), title=title)
             if rule_id in mutes:
                 line += texts.MUTED_UNTIL.format(until=when(mutes[rule_id], prefs))
             lines.append(line)
@@ -216,19 +261,23 @@ class SubscriptionCommands(Handlers):
             return
         now = self.clock()
         until_text = ""
+        changed = True
         if kind == "subscribe":
             created = await self.store.subscribe(chat_id, rule.id, now)
             answer = texts.SUBSCRIBED if created else texts.ALREADY_SUBSCRIBED
         elif kind == "unsubscribe":
             removed = await self.store.unsubscribe(chat_id, rule.id)
             answer = texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED
+        elif kind == "unmute":  # the undo of a mute under an alert
+            await self.store.mute(chat_id, rule.id, None, now)
+            answer = texts.UNMUTED
         else:  # mute, from under an alert: for 24 hours
             until = now + timedelta(hours=24)
             if rule.id in await self._rules_reaching(chat_id):
                 await self.store.mute(chat_id, rule.id, until, now)
                 answer = texts.MUTED
             else:
-                answer = texts.NOT_SUBSCRIBED
+                answer, changed = texts.NOT_SUBSCRIBED, False
             until_text = when(until, await self._prefs(chat_id))
         await query.answer(
             plain(answer.format(title=esc(rule.title), id=esc(rule.id), until=until_text))
@@ -236,6 +285,7 @@ class SubscriptionCommands(Handlers):
         if page is not None:  # a /rules page: show the new state
             text, keyboard = await self._rules_page(chat_id, page)
             await self._edit(update, text, keyboard)
-        elif kind == "unsubscribe":  # under an alert: the buttons have done their job
-            await self._edit(update, None, None)
+        elif changed and query.message is not None:  # under an alert: offer the undo
+            markup = getattr(query.message, "reply_markup", None)
+            await self._edit(update, None, buttons.after_press(markup, rule, kind))
         log.info("chat %s pressed %s on %s", chat_id, kind, rule.id)

@@ -27,9 +27,9 @@ WELCOME = (
 HELP = (
     "<b>Commands</b>\n"
     "/rules: the topics you can follow\n"
-    "/subscribe <i>rule</i>: get alerts for a topic\n"
+    "/subscribe <i>rule</i> [<i>rule</i> ...]: get alerts for topics\n"
     "/subscribe <i>rule</i> @<i>channel</i>: send them to a channel you administer\n"
-    "/unsubscribe <i>rule</i>: stop them\n"
+    "/unsubscribe <i>rule</i> [<i>rule</i> ...]: stop them\n"
     "/mine: what you follow\n"
     "/mute <i>rule</i>|all [<i>24h</i>]: pause alerts for a while (e.g. 2h, 3d)\n"
     "/unmute <i>rule</i>|all: resume them\n"
@@ -45,8 +45,25 @@ HELP = (
 RULES_HEADER = "<b>Topics</b> (✅ = you follow it)\n"
 RULE_LINE = "{mark} <code>{id}</code>: {title}"
 NO_RULES = "There are no topics to subscribe to yet."
-SUBSCRIBE_USAGE = "Which topic? Send <code>/subscribe rule-id</code>; /rules lists them."
-UNSUBSCRIBE_USAGE = "Which topic? Send <code>/unsubscribe rule-id</code>; /mine lists yours."
+SUBSCRIBE_USAGE = (
+    "Which topic? Send <code>/subscribe rule-id</code> (several ids are fine); /rules lists them."
+)
+UNSUBSCRIBE_USAGE = (
+    "Which topic? Send <code>/unsubscribe rule-id</code> (several ids are fine); /mine lists yours."
+)
+ONE_CHANNEL = "Name one channel at a time, e.g. <code>/subscribe rule-id @channel</code>."
+TOO_MANY_TOPICS = "That is a lot at once: name at most {most} topics in one command."
+CHANNEL_HINT = (
+    "To send alerts to a channel you administer, name it with @: "
+    "<code>/subscribe rule-id @channel</code>."
+)
+RULE_GONE = "<i>no longer offered</i>"
+UNKNOWN_COMMAND = "I don't have a command {command}."
+SEE_HELP = " Send /help to see what I can do."
+PLAIN_TEXT = (
+    "I only understand commands. Send /rules to see the topics I watch, "
+    "<code>/subscribe rule-id</code> to get alerts, or /help for everything."
+)
 SUBSCRIBED = "✅ Subscribed to <b>{title}</b>. New matching stories will arrive here."
 ALREADY_SUBSCRIBED = "You already follow <b>{title}</b>."
 UNSUBSCRIBED = "🔕 Unsubscribed from <b>{title}</b>."
@@ -72,6 +89,10 @@ BUTTON_MUTE_24H = "🔕 Mute this rule 24h"
 BUTTON_UNSUBSCRIBE = "✖ Unsubscribe"
 BUTTON_MUTE_RULE_24H = "🔕 {rule} 24h"
 BUTTON_UNSUBSCRIBE_RULE = "✖ {rule}"
+BUTTON_UNMUTE = "🔔 Unmute"
+BUTTON_UNMUTE_RULE = "🔔 Unmute {rule}"
+BUTTON_RESUBSCRIBE = "↩ Subscribe again"
+BUTTON_RESUBSCRIBE_RULE = "↩ {rule}: subscribe again"
 BUTTON_PREVIOUS = "◀"
 BUTTON_NEXT = "▶"
 BUTTON_FOLLOWING = "✅ {title}"
