@@ -69,6 +69,7 @@ def send_policy(config: Config) -> SendPolicy:
         retry_base=d.retry_base.total_seconds(),
         retry_cap=d.retry_cap.total_seconds(),
         maybe_sent_delay=d.maybe_sent_delay.total_seconds(),
+        blocked_notice=d.blocked_notice,
     )
 
 

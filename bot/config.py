@@ -151,6 +151,9 @@ class DeliverySettings(_Model):
     concurrency: int = Field(8, ge=1, le=64)
     maybe_sent_delay: Duration = timedelta(seconds=60)
     """A message whose answer was lost (it may have been delivered) is resent no sooner."""
+    blocked_notice: Duration = timedelta(hours=1)
+    """People who blocked the bot are told to the admins in one message per this period
+    (a group or channel that removed the bot, at once)."""
     burst: int = Field(20, ge=1, le=10_000)
     """Alerts one poll of one feed sends a chat one by one; beyond that they arrive
     together, as one digest with their count."""

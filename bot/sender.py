@@ -49,6 +49,7 @@ from bot.core.errors import (
     StorageError,
 )
 from bot.core.models import PRIORITIES, Alert, RuleMatch
+from bot.core.notices import NoticeBatch
 from bot.core.outage import StorageHealth
 from bot.core.pacing import Pacer, retry_delay
 from bot.core.ports import DeliveryStore, Messenger
@@ -80,6 +81,8 @@ class SendPolicy:
     retry_cap: float = 600.0
     maybe_sent_delay: float = 60.0
     """A message whose answer was lost (it may have been delivered) is resent no sooner."""
+    blocked_notice: timedelta = timedelta(hours=1)
+    """People who blocked the bot are told to the admins in one message per this period."""
 
 
 @dataclass
@@ -175,6 +178,8 @@ class Sender:
         self.rng = rng or random.Random()
         self.stats = SendStats()
         self._wake = asyncio.Event()
+        self.blocked = NoticeBatch(every=self.policy.blocked_notice)
+        """People who blocked the bot since the admins were last told."""
         self._owed: deque[Callable[[], Awaitable[object]]] = deque()
         """Outcomes of sends that the database did not take (an outage), in order; written
         before anything else is claimed. Their deliveries stay leased meanwhile."""
@@ -203,6 +208,9 @@ class Sender:
             else:
                 if worked:  # claims write; an empty look proves nothing about writes
                     self.storage.recovered(self.clock())
+            summary = self.blocked.take(self.clock())
+            if summary is not None:
+                await self.messenger.notify_admins(summary)
             if not worked:
                 await self._rest(stop, idle)
         try:
@@ -429,7 +437,11 @@ class Sender:
                 )
             )
             log.warning("%s; holding its alerts until it is reachable again", exc)
-            if before != ChatStatus.BLOCKED:  # tell the admins once, not for every alert
+            if before == ChatStatus.BLOCKED:  # tell the admins once, not for every alert
+                return False
+            if chat.isdigit():  # a person: told in sum (see bot.core.notices)
+                self.blocked.add(chat, self.clock())
+            else:
                 await self.messenger.notify_admins(f"Alerts to chat {chat} are held: {exc.reason}")
             return False
         except BadMessage as exc:

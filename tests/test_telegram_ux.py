@@ -400,3 +400,35 @@ async def test_mute_and_unsubscribe_under_an_alert_can_be_undone(
     assert "muted until" in answers[0] and "back on" in answers[1]
     assert "Unsubscribed" in answers[2] and "Subscribed" in answers[3]
     assert fake.rejected == []
+
+
+async def test_people_who_block_the_bot_are_told_to_the_admins_in_one_message(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    people = [2001, 2002, 2003, 2004]
+    for person in people:
+        fake.add_user(person)
+    stories = [item(1, "x")]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app(extra="delivery:\n  blocked_notice: 3s\n")
+    for person in people:
+        await app.store.subscribe(str(person), "karabakh", datetime.now(UTC))
+    async with running(app):
+        await seeded(app)
+        for person in people[:3]:
+            fake.block(person)
+        stories.append(item(2, "Qarabağ talks"))
+        feed_server.set_feed("/news.xml", rss(stories))
+        await wait_text(fake, 2004, "Qarabağ talks")
+        await fake.wait_for_async(
+            lambda: any("blocked the bot" in t for t in alerts_to(fake, USER)), timeout=15
+        )
+        stories.append(item(3, "Qarabağ talks go on"))  # held too: no new notice
+        feed_server.set_feed("/news.xml", rss(stories))
+        await wait_text(fake, 2004, "talks go on")
+        await asyncio.sleep(4)
+    notices = [t for t in alerts_to(fake, USER) if "block" in t or "held" in t]
+    assert len(notices) == 1, notices
+    assert "3 people blocked the bot in the last 3 seconds" in notices[0]
+    assert all(str(p) in notices[0] for p in people[:3])
+    assert (await app.store.delivery_counts()).get("held") == 6
