@@ -432,3 +432,19 @@ async def test_people_who_block_the_bot_are_told_to_the_admins_in_one_message(
     assert "3 people blocked the bot in the last 3 seconds" in notices[0]
     assert all(str(p) in notices[0] for p in people[:3])
     assert (await app.store.delivery_counts()).get("held") == 6
+
+
+async def test_the_admin_commands_are_in_the_menu_of_the_admins_only(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    async with running(app):
+        pass  # connected: the menus are set
+    everyone = [c["command"] for c in fake.commands_for()]
+    admin = [c["command"] for c in fake.commands_for({"type": "chat", "chat_id": USER})]
+    assert {"subscribe", "mine", "help"} <= set(everyone)
+    assert not {"status", "feeds", "stats", "reload"} & set(everyone)
+    assert admin[: len(everyone)] == everyone
+    assert admin[len(everyone) :] == ["status", "feeds", "stats", "reload"]
+    assert fake.commands_for({"type": "chat", "chat_id": OTHER_USER}) == []

@@ -60,5 +60,7 @@ class Commands(SubscriptionCommands, PreferenceCommands, AdminCommands, Fallback
         application.add_handler(MessageHandler(private & filters.TEXT, self.plain_text))
 
     @staticmethod
-    def menu() -> list[BotCommand]:
-        return [BotCommand(name, description) for name, description in texts.COMMANDS]
+    def menu(*, admin: bool = False) -> list[BotCommand]:
+        """The command menu: everyone's, or (``admin``) with the admin commands after it."""
+        listed = texts.COMMANDS + (texts.ADMIN_COMMANDS if admin else [])
+        return [BotCommand(name, description) for name, description in listed]

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from telegram import Update
+from telegram import BotCommandScopeChat, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes
 
@@ -135,6 +135,7 @@ class TelegramRuntime:
         commands.register(self.application)
         self.application.add_error_handler(self._on_error)
         self.commands = commands
+        self.admins = tuple(admins)
         self.poll_timeout = poll_timeout
         self.retry_interval = retry_interval
         self.messenger = _ReadyMessenger(
@@ -198,6 +199,11 @@ class TelegramRuntime:
         log.info("connected to Telegram as @%s", me.username)
         try:
             await me.set_my_commands(self.commands.menu())
+            # The admins' own chats show the admin commands too (a scope per chat).
+            for admin in self.admins:
+                await me.set_my_commands(
+                    self.commands.menu(admin=True), scope=BotCommandScopeChat(admin)
+                )
         except TelegramError as exc:
             log.warning("could not set the command menu: %s", exc)
         self.ready.set()

@@ -19,6 +19,13 @@ COMMANDS: list[tuple[str, str]] = [
     ("settings", "Everything set for this chat"),
     ("help", "How to use this bot"),
 ]
+ADMIN_COMMANDS: list[tuple[str, str]] = [
+    ("status", "Admin: feeds, rules and the queue at a glance"),
+    ("feeds", "Admin: each feed's health"),
+    ("stats", "Admin: alerts sent, held and parked"),
+    ("reload", "Admin: reload the rules now"),
+]
+"""Shown in the menu of the admins' own chats only."""
 
 WELCOME = (
     "👋 <b>Hello!</b> I watch news feeds and send you stories about the topics you follow.\n\n"
