@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.models import Alert, Story
+from bot.core.models import URGENT, Alert, Story
 from bot.core.render import (
     MAX_MESSAGE,
     MAX_TITLE,
@@ -148,6 +148,13 @@ def test_plain_layout() -> None:
         "Example News · 2024-05-01 12:30 UTC\n"
         "🔎 Karabakh: Karabakh"
     )
+
+
+def test_an_urgent_alert_is_marked_before_its_title() -> None:
+    urgent = make_alert(priority=URGENT)
+    assert render_html(urgent).startswith('<b><a href="https://news.example/a?b=1&amp;c=2">🚨 ')
+    assert render_plain(urgent).splitlines()[0] == "🚨 Talks resume"
+    assert not render_plain(make_alert(priority=URGENT - 1)).startswith("🚨")
 
 
 def test_untitled_story_and_content_fallback() -> None:

@@ -14,10 +14,12 @@ import re
 from datetime import UTC, datetime, tzinfo
 
 from bot.core.localtime import show_time
-from bot.core.models import Alert
+from bot.core.models import URGENT, Alert
 
 MAX_MESSAGE = 4096
 MAX_TITLE = 400
+URGENT_MARK = "🚨 "
+"""Before the title of an alert that an urgent rule matched."""
 MAX_LABEL = 120
 """Feed and rule names as shown in an alert."""
 MAX_TERMS = 300
@@ -67,6 +69,8 @@ def _parts(
     """Title, snippet, source line, and (rule label, its terms) for each rule shown."""
     story = alert.story
     title = shorten(story.title or "(untitled)", MAX_TITLE)
+    if alert.priority >= URGENT:  # marked, so that it stands out in a busy chat
+        title = URGENT_MARK + title
     snippet = shorten(story.summary or story.content, snippet_limit) if snippet_limit > 0 else ""
     feed = shorten(alert.feed_title, MAX_LABEL)
     source = " · ".join(p for p in (feed, _when(story.published, tz, tz_name)) if p)
