@@ -495,11 +495,11 @@ class App:
         return f"⚠ {outage}\n{report}" if outage else report
 
     async def feeds_report(self) -> str:
-        """What an admin's /feeds shows: the health table."""
+        """What an admin's /feeds shows: a card per feed, trouble first."""
         await self.feeds.refresh()
         rows = health.feed_health(list(self.specs.values()), self.states, self.clock())
         outage = self.storage_health.describe(self.clock())
-        return "\n".join([*([f"⚠ {outage}"] if outage else []), *health.health_table(rows)])
+        return "\n".join([*([f"⚠ {outage}"] if outage else []), *health.health_cards(rows)])
 
     async def _prune(self) -> None:
         storage = self.config.storage

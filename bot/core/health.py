@@ -74,6 +74,29 @@ def health_table(rows: Sequence[FeedHealth]) -> list[str]:
     return lines
 
 
+ICONS = {"failing": "⚠️", "disabled": "⛔", "new": "🆕", "ok": "✅"}
+"""A feed's status at a glance, in the order /feeds lists them (trouble first)."""
+
+
+def health_cards(rows: Sequence[FeedHealth], details: int = 120) -> list[str]:
+    """The rows for a phone: two short lines per feed, failing and disabled feeds first
+    (a table 80 columns wide wraps into noise on a phone screen)."""
+    order = list(ICONS)
+    cards = []
+    for r in sorted(rows, key=lambda r: (order.index(r.status), r.name.lower())):
+        facts = [f"last success {r.last_success}"]
+        if r.failures:
+            facts.append(f"{r.failures} failure{'s' if r.failures != 1 else ''} in a row")
+        if r.next_poll != "-":
+            facts.append(f"next poll {r.next_poll}")
+        card = f"{ICONS[r.status]} {r.name}: {r.status}\n   " + " · ".join(facts)
+        if r.details:
+            text = r.details if len(r.details) <= details else r.details[: details - 1] + "…"
+            card += f"\n   {text}"
+        cards.append(card)
+    return cards
+
+
 def summary(rows: Sequence[FeedHealth]) -> dict[str, int]:
     counts = {"ok": 0, "failing": 0, "disabled": 0, "new": 0}
     for row in rows:

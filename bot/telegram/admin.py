@@ -36,16 +36,17 @@ class AdminCommands(Handlers):
     async def show_feeds(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not await self._is_admin(update) or self.feeds is None:
             return
-        table = await self.feeds()
-        # Monospaced, split well below the 4096 limit without cutting a line.
+        cards = (await self.feeds()).split("\n")
+        # Split well below the 4096 limit, never inside a feed's card.
         chunk: list[str] = []
-        for line in table.splitlines():
-            if sum(len(x) + 1 for x in chunk) + len(line) > 3500:
-                await self._reply(update, f"<pre>{esc(chr(10).join(chunk))}</pre>")
+        for line in cards:
+            new_card = not line.startswith(" ")
+            if new_card and sum(len(x) + 1 for x in chunk) + len(line) > 3500:
+                await self._reply(update, esc("\n".join(chunk)))
                 chunk = []
             chunk.append(line[:300])
         if chunk:
-            await self._reply(update, f"<pre>{esc(chr(10).join(chunk))}</pre>")
+            await self._reply(update, esc("\n".join(chunk)))
 
     async def show_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not await self._is_admin(update):
