@@ -30,7 +30,10 @@ def buttons(message: SentMessage) -> list[tuple[str, str]]:
     """(label, callback data) of every inline button under a message."""
     markup = message.reply_markup or {}
     return [
-        (b["text"], b["callback_data"]) for row in markup.get("inline_keyboard", []) for b in row
+        (b["text"], b["callback_data"])
+        for row in markup.get("inline_keyboard", [])
+        for b in row
+        if "callback_data" in b  # not a link button
     ]
 
 
@@ -448,3 +451,44 @@ async def test_the_admin_commands_are_in_the_menu_of_the_admins_only(
     assert admin[: len(everyone)] == everyone
     assert admin[len(everyone) :] == ["status", "feeds", "stats", "reload"]
     assert fake.commands_for({"type": "chat", "chat_id": OTHER_USER}) == []
+
+
+async def test_rules_search_and_a_topic_card_with_its_share_link(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    (app.config.rules_path / "more.yaml").write_text(
+        "rules:\n"
+        "  - id: iran-drones\n    title: Iranian drones\n    any: [Shahed]\n"
+        "    description: Shahed and Mohajer drones, their exports and their use\n"
+    )
+    await app.reloader.reload()
+    async with running(app):
+        fake.user_sends(USER, "/rules drone")
+        await wait_text(fake, USER, "Topics matching")
+        fake.user_sends(USER, "/rules drone exports")
+        await wait_text(fake, USER, "Topics matching", count=2)
+        fake.user_sends(USER, "/rules zeppelin")
+        await wait_text(fake, USER, "No topic matches")
+        fake.user_sends(USER, "/rule iran-drones")
+        await wait_text(fake, USER, "Share it")
+        card = latest(fake, USER, "Share it")
+        assert [label for label, _ in buttons(card)] == ["➕ Iranian drones"]
+        fake.user_presses(USER, card, button(card, "Iranian drones"))
+        await fake.wait_for_async(lambda: bool(fake.edits), timeout=10)
+    drones, exports, none, text = alerts_to(fake, USER)[:4]
+    assert "iran-drones" in drones and "drones: Turkish drones" in drones
+    assert "karabakh" not in drones
+    assert "iran-drones" in exports and "Turkish drones" not in exports
+    assert "No topic matches “zeppelin”" in none
+    assert "does not follow it" in text
+    assert "https://t.me/newsbot_test_bot?start=iran-drones" in text
+    share = card.reply_markup["inline_keyboard"][1][0]  # type: ignore[index]
+    assert share["url"].startswith("https://t.me/share/url?url=https%3A%2F%2Ft.me%2F")
+    assert await app.store.subscriptions_of(str(USER)) == ["iran-drones"]
+    (edit,) = fake.edits  # the card's buttons now act as an alert's, the share link stays
+    assert edit.reply_markup is not None
+    labels = [b["text"] for row in edit.reply_markup["inline_keyboard"] for b in row]
+    assert labels == ["🔕 Mute this rule 24h", "✖ Unsubscribe", "📤 Share"]
+    assert fake.rejected == []

@@ -90,7 +90,8 @@ def after_press(
         return None
     token = rule_token(rule.id)
     rows = [list(row) for row in markup.inline_keyboard]
-    label = shorten(rule.title or rule.id, 24) if len(rows) > 1 else ""
+    ruled = [row for row in rows if any(b.callback_data for b in row)]  # not link rows
+    label = shorten(rule.title or rule.id, 24) if len(ruled) > 1 else ""
     return InlineKeyboardMarkup(
         [
             alert_row(rule.id, label, AFTER[kind])

@@ -33,6 +33,7 @@ class Commands(SubscriptionCommands, PreferenceCommands, AdminCommands, Fallback
             ("start", self.start),
             ("help", self.help),
             ("rules", self.list_rules),
+            ("rule", self.rule_card),
             ("subscribe", self.subscribe),
             ("unsubscribe", self.unsubscribe),
             ("mine", self.mine),

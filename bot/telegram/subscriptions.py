@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
+from urllib.parse import quote
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatMemberStatus
@@ -67,8 +68,70 @@ class SubscriptionCommands(Handlers):
         if not [r for r in self.rules().rules if r.subscribable]:
             await self._reply(update, texts.NO_RULES)
             return
+        if context.args:  # /rules drone: a search
+            await self._search_rules(update, " ".join(context.args))
+            return
         text, keyboard = await self._rules_page(self._chat(update), 0)
         await self._reply(update, text, keyboard)
+
+    SEARCH_SHOWN = 30
+
+    async def _search_rules(self, update: Update, wanted: str) -> None:
+        """The topics whose id, title or description hold every word searched for."""
+        words = wanted.casefold().split()
+        rules = [r for r in self.rules().rules if r.subscribable]
+        found = [
+            r
+            for r in rules
+            if all(w in f"{r.id} {r.title} {r.description}".casefold() for w in words)
+        ]
+        if not found:
+            answer = texts.RULES_NONE_FOUND.format(wanted=esc(wanted))
+            answer += did_you_mean(suggest(wanted.replace(" ", "-"), [r.id for r in rules]))
+            await self._reply(update, answer + texts.SEE_RULES)
+            return
+        mine = set(await self.store.subscriptions_of(self._chat(update)))
+        lines = []
+        for r in found[: self.SEARCH_SHOWN]:
+            line = texts.RULE_LINE.format(
+                mark="✅" if r.id in mine else "▫️", id=esc(r.id), title=esc(r.title)
+            )
+            if r.description:
+                line += f" · <i>{esc(shorten(r.description, 80))}</i>"
+            lines.append(line)
+        if len(found) > self.SEARCH_SHOWN:
+            lines.append(texts.RULES_MORE_FOUND.format(more=len(found) - self.SEARCH_SHOWN))
+        header = texts.RULES_FOUND.format(count=len(found), wanted=esc(wanted))
+        await self._send_lines(update, header, lines)
+
+    async def rule_card(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/rule id: what a topic covers, whether this chat follows it, and how to share it."""
+        if not context.args:
+            await self._reply(update, texts.RULE_USAGE)
+            return
+        rule, problem = self._find(context.args[0])
+        if rule is None:
+            await self._reply(update, problem or "")
+            return
+        chat = self._chat(update)
+        follows = rule.id in await self.store.subscriptions_of(chat)
+        link = f"https://t.me/{context.bot.username}?start={rule.id}"
+        text = texts.RULE_CARD.format(
+            title=esc(rule.title),
+            id=esc(rule.id),
+            description=esc(rule.description) if rule.description else texts.RULE_NO_DESCRIPTION,
+            state=texts.RULE_FOLLOWED if follows else texts.RULE_NOT_FOLLOWED,
+            link=esc(link),
+        )
+        if follows:
+            row = buttons.alert_row(rule.id, "", "normal")
+        else:  # once pressed, the card's buttons act as an alert's (mute, unsubscribe, undo)
+            label = texts.BUTTON_NOT_FOLLOWING.format(title=shorten(rule.title, 40))
+            row = [InlineKeyboardButton(label, callback_data=buttons.data("subscribe", rule.id))]
+        share = InlineKeyboardButton(
+            texts.BUTTON_SHARE, url=f"https://t.me/share/url?url={quote(link, safe='')}"
+        )
+        await self._reply(update, text, InlineKeyboardMarkup([row, [share]]))
 
     async def _rules_page(self, chat: str, page: int) -> tuple[str, InlineKeyboardMarkup]:
         """One page of /rules: the topics, each a button that follows or stops it."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 COMMANDS: list[tuple[str, str]] = [
     ("start", "Welcome and what this bot does"),
-    ("rules", "Topics you can subscribe to"),
+    ("rules", "Topics you can subscribe to: /rules [search words]"),
+    ("rule", "What a topic covers, and its link: /rule <id>"),
     ("subscribe", "Subscribe to a topic: /subscribe <rule>"),
     ("unsubscribe", "Stop a topic: /unsubscribe <rule>"),
     ("mine", "Your subscriptions"),
@@ -33,7 +34,8 @@ WELCOME = (
 )
 HELP = (
     "<b>Commands</b>\n"
-    "/rules: the topics you can follow\n"
+    "/rules [<i>words</i>]: the topics you can follow, or those matching the words\n"
+    "/rule <i>id</i>: what a topic covers, and a link to share it\n"
     "/subscribe <i>rule</i> [<i>rule</i> ...]: get alerts for topics\n"
     "/subscribe <i>rule</i> @<i>channel</i>: send them to a channel you administer\n"
     "/unsubscribe <i>rule</i> [<i>rule</i> ...]: stop them\n"
@@ -52,6 +54,18 @@ HELP = (
 RULES_HEADER = "<b>Topics</b> (✅ = you follow it)\n"
 RULE_LINE = "{mark} <code>{id}</code>: {title}"
 NO_RULES = "There are no topics to subscribe to yet."
+RULES_FOUND = "<b>Topics matching “{wanted}”</b> ({count}; /rule <i>id</i> tells more)\n"
+RULES_MORE_FOUND = "… and {more} more: add a word to narrow the search."
+RULES_NONE_FOUND = "No topic matches “{wanted}”."
+RULE_USAGE = "Which topic? Send <code>/rule rule-id</code>; /rules lists them."
+RULE_CARD = (
+    "<b>{title}</b> (<code>{id}</code>)\n{description}\n\n{state}\n"
+    "Share it: {link} (whoever opens it follows the topic)"
+)
+RULE_NO_DESCRIPTION = "<i>No description.</i>"
+RULE_FOLLOWED = "✅ This chat follows it."
+RULE_NOT_FOLLOWED = "▫️ This chat does not follow it."
+BUTTON_SHARE = "📤 Share"
 SUBSCRIBE_USAGE = (
     "Which topic? Send <code>/subscribe rule-id</code> (several ids are fine); /rules lists them."
 )
