@@ -52,6 +52,9 @@ class RuleModel(BaseModel):
     id: Annotated[str, Field(pattern=RULE_ID, description="Unique id, used in /subscribe.")]
     title: Annotated[str, Field(min_length=1, max_length=200, description="Shown in alerts.")]
     description: str = ""
+    category: str = Field(
+        "", max_length=60, description="Groups the topic in /rules; default: the file's name."
+    )
     query: str | None = Field(None, description="A query in the rule language.")
     any: tuple[str, ...] = Field((), description="At least one of these terms must occur.")
     all: tuple[str, ...] = Field((), description="Every one of these terms must occur.")
@@ -355,6 +358,7 @@ def load_rule_files(
                 id=rm.id,
                 title=rm.title,
                 description=rm.description,
+                category=rm.category or f.path.stem.replace("_", " ").replace("-", " "),
                 query=rm.query,
                 any=rm.any,
                 all=rm.all,

@@ -479,7 +479,7 @@ async def test_rules_search_and_a_topic_card_with_its_share_link(
         await fake.wait_for_async(lambda: bool(fake.edits), timeout=10)
     drones, exports, none, text = alerts_to(fake, USER)[:4]
     assert "iran-drones" in drones and "drones: Turkish drones" in drones
-    assert "karabakh" not in drones
+    assert "karabakh" in drones, "its category (its file, drones.yaml) matches too"
     assert "iran-drones" in exports and "Turkish drones" not in exports
     assert "No topic matches “zeppelin”" in none
     assert "does not follow it" in text
@@ -492,3 +492,33 @@ async def test_rules_search_and_a_topic_card_with_its_share_link(
     labels = [b["text"] for row in edit.reply_markup["inline_keyboard"] for b in row]
     assert labels == ["🔕 Mute this rule 24h", "✖ Unsubscribe", "📤 Share"]
     assert fake.rejected == []
+
+
+async def test_rules_are_grouped_by_category_or_by_their_file(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app()
+    (app.config.rules_path / "more.yaml").write_text(
+        "rules:\n"
+        "  - {id: iran-drones, title: Iranian drones, any: [Shahed], category: Middle East}\n"
+        "  - {id: gaza, title: Gaza, any: [Gaza], category: Middle East}\n"
+    )
+    await app.reloader.reload()
+    async with running(app):
+        fake.user_sends(USER, "/rules")
+        await wait_text(fake, USER, "Topics")
+        fake.user_sends(USER, "/rules middle east")
+        await wait_text(fake, USER, "Topics matching")
+    page, found = alerts_to(fake, USER)
+    assert page.splitlines()[1:] == [
+        "drones",
+        "▫️ drones: Turkish drones",
+        "▫️ karabakh: Karabakh",
+        "Middle East",
+        "▫️ iran-drones: Iranian drones",
+        "▫️ gaza: Gaza",
+    ]
+    assert "iran-drones" in found and "gaza" in found and "karabakh" not in found
+    labels = [label for label, _ in buttons(latest(fake, USER, "page 1"))]
+    assert labels == ["➕ Turkish drones", "➕ Karabakh", "➕ Iranian drones", "➕ Gaza"]

@@ -83,7 +83,7 @@ class SubscriptionCommands(Handlers):
         found = [
             r
             for r in rules
-            if all(w in f"{r.id} {r.title} {r.description}".casefold() for w in words)
+            if all(w in f"{r.id} {r.title} {r.description} {r.category}".casefold() for w in words)
         ]
         if not found:
             answer = texts.RULES_NONE_FOUND.format(wanted=esc(wanted))
@@ -136,17 +136,24 @@ class SubscriptionCommands(Handlers):
     async def _rules_page(self, chat: str, page: int) -> tuple[str, InlineKeyboardMarkup]:
         """One page of /rules: the topics, each a button that follows or stops it."""
         rules = [r for r in self.rules().rules if r.subscribable]
+        grouped = len({r.category for r in rules}) > 1
+        if grouped:  # by category, in the order the categories first appear
+            first = {c: i for i, c in reversed(list(enumerate(r.category for r in rules)))}
+            rules.sort(key=lambda r: first[r.category])
         mine = set(await self.store.subscriptions_of(chat))
         size = self.RULES_PER_PAGE
         pages = max(1, -(-len(rules) // size))
         page = min(max(page, 0), pages - 1)
         shown = rules[page * size : (page + 1) * size]
-        lines = [
-            texts.RULE_LINE.format(
-                mark="✅" if r.id in mine else "▫️", id=esc(r.id), title=esc(r.title)
+        lines = []
+        for n, r in enumerate(shown):
+            if grouped and (n == 0 or shown[n - 1].category != r.category):
+                lines.append(texts.RULES_CATEGORY.format(category=esc(r.category or "-")))
+            lines.append(
+                texts.RULE_LINE.format(
+                    mark="✅" if r.id in mine else "▫️", id=esc(r.id), title=esc(r.title)
+                )
             )
-            for r in shown
-        ]
         rows = [
             [
                 InlineKeyboardButton(

@@ -54,6 +54,7 @@ HELP = (
 RULES_HEADER = "<b>Topics</b> (✅ = you follow it)\n"
 RULE_LINE = "{mark} <code>{id}</code>: {title}"
 NO_RULES = "There are no topics to subscribe to yet."
+RULES_CATEGORY = "<b>{category}</b>"
 RULES_FOUND = "<b>Topics matching “{wanted}”</b> ({count}; /rule <i>id</i> tells more)\n"
 RULES_MORE_FOUND = "… and {more} more: add a word to narrow the search."
 RULES_NONE_FOUND = "No topic matches “{wanted}”."

@@ -28,6 +28,8 @@ class Rule:
     none: tuple[str, ...] = ()
     query: str | None = None
     description: str = ""
+    category: str = ""
+    """How /rules groups the topic (the rule's ``category``, else its file's name)."""
     fields: tuple[str, ...] = DEFAULT_FIELDS
     feeds: tuple[str, ...] = ()
     """Only stories of these feeds (names, or ``tag:x`` for every feed tagged x); empty: all."""
