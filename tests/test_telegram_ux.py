@@ -522,3 +522,50 @@ async def test_rules_are_grouped_by_category_or_by_their_file(
     assert "iran-drones" in found and "gaza" in found and "karabakh" not in found
     labels = [label for label, _ in buttons(latest(fake, USER, "page 1"))]
     assert labels == ["➕ Turkish drones", "➕ Karabakh", "➕ Iranian drones", "➕ Gaza"]
+
+
+async def test_latest_matches_of_a_topic_and_a_search_over_the_last_days(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    stories = [
+        item(1, "Old news"),
+        item(2, "Bayraktar seen over Shusha"),
+        item(3, "Şuşa festival opens"),
+        item(4, "Talks on the Zangezur corridor"),
+        item(5, 'Akinci "drone" & TB2 <b>bold</b>'),
+    ]
+    feed_server.set_feed("/news.xml", rss(stories))
+    app = await make_app()
+    async with running(app):
+        await seeded(app)  # stored, though alerted on nothing (the first poll)
+        for text in (
+            "/latest drones",
+            "/latest drones 1",
+            "/latest dornes",
+            "/search Shusha OR Şuşa",
+            '/search "Zangezur corridor"',
+            "/search (Shusha OR",
+            "/search nothing-like-this",
+            "/latest",
+        ):
+            fake.user_sends(USER, text)
+        await fake.wait_for_async(lambda: len(fake.messages_to(USER)) >= 8, timeout=15)
+    drones, one, typo, shusha, zangezur, broken, nothing, usage = alerts_to(fake, USER)
+    assert drones.splitlines()[0] == "Latest on Turkish drones (last 3 days)"
+    assert drones.splitlines()[1:] == [
+        '• Akinci "drone" & TB2 bold',
+        "• Bayraktar seen over Shusha",
+    ], "newest first, the title escaped (as stored: feed markup removed)"
+    assert one.splitlines()[1:] == ['• Akinci "drone" & TB2 bold']
+    assert "Did you mean" in typo and "drones" in typo
+    assert sorted(shusha.splitlines()[1:]) == [
+        "• Bayraktar seen over Shusha",
+        "• Şuşa festival opens",
+    ]
+    assert zangezur.splitlines()[1:] == ["• Talks on the Zangezur corridor"]
+    assert "can't read that query" in broken and "column" in broken
+    assert "Nothing found" in nothing
+    assert "/latest rule-id" in usage
+    links = fake.messages_to(USER)[0].entities
+    assert any(e["type"] == "text_link" for e in links)
+    assert fake.rejected == []

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from bot.core.chats import ChatStatus
 from bot.core.digest import ChatPrefs, Digest, QuietHours
-from bot.core.models import Alert, FeedState, Fetched, ParsedFeed, PollRecord
+from bot.core.models import Alert, FeedState, Fetched, ParsedFeed, PollRecord, Story
 from bot.core.render import Action
 from bot.core.routing import Audience
 
@@ -116,6 +116,7 @@ class Messenger(Protocol):
 
 class SubscriptionStore(ChatIdentity, Protocol):
     async def subscribe(self, chat: str, rule_id: str, now: datetime) -> bool: ...
+    async def recent_stories(self, since: datetime, limit: int = 100_000) -> list[Story]: ...
     async def mute(
         self, chat: str, rule_id: str | None, until: datetime | None, now: datetime
     ) -> None: ...

@@ -21,11 +21,14 @@ from telegram.ext import (
 from bot.telegram import texts
 from bot.telegram.admin import AdminCommands
 from bot.telegram.fallback import FallbackAnswers
+from bot.telegram.history import HistoryCommands
 from bot.telegram.preferences import PreferenceCommands
 from bot.telegram.subscriptions import SubscriptionCommands
 
 
-class Commands(SubscriptionCommands, PreferenceCommands, AdminCommands, FallbackAnswers):
+class Commands(
+    SubscriptionCommands, PreferenceCommands, AdminCommands, HistoryCommands, FallbackAnswers
+):
     """All handlers, bound to the store and the rules in force."""
 
     def register(self, application: Application) -> None:  # type: ignore[type-arg]
@@ -34,6 +37,8 @@ class Commands(SubscriptionCommands, PreferenceCommands, AdminCommands, Fallback
             ("help", self.help),
             ("rules", self.list_rules),
             ("rule", self.rule_card),
+            ("latest", self.latest),
+            ("search", self.search),
             ("subscribe", self.subscribe),
             ("unsubscribe", self.unsubscribe),
             ("mine", self.mine),

@@ -9,6 +9,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("start", "Welcome and what this bot does"),
     ("rules", "Topics you can subscribe to: /rules [search words]"),
     ("rule", "What a topic covers, and its link: /rule <id>"),
+    ("latest", "A topic's latest stories: /latest <id> [n]"),
+    ("search", "Search the last days' stories: /search <query>"),
     ("subscribe", "Subscribe to a topic: /subscribe <rule>"),
     ("unsubscribe", "Stop a topic: /unsubscribe <rule>"),
     ("mine", "Your subscriptions"),
@@ -36,6 +38,9 @@ HELP = (
     "<b>Commands</b>\n"
     "/rules [<i>words</i>]: the topics you can follow, or those matching the words\n"
     "/rule <i>id</i>: what a topic covers, and a link to share it\n"
+    "/latest <i>id</i> [<i>n</i>]: a topic's latest stories\n"
+    "/search <i>query</i>: the last days' stories matching a query "
+    '(<code>Shusha OR Şuşa</code>, <code>"Zangezur corridor"</code>)\n'
     "/subscribe <i>rule</i> [<i>rule</i> ...]: get alerts for topics\n"
     "/subscribe <i>rule</i> @<i>channel</i>: send them to a channel you administer\n"
     "/unsubscribe <i>rule</i> [<i>rule</i> ...]: stop them\n"
@@ -54,6 +59,16 @@ HELP = (
 RULES_HEADER = "<b>Topics</b> (✅ = you follow it)\n"
 RULE_LINE = "{mark} <code>{id}</code>: {title}"
 NO_RULES = "There are no topics to subscribe to yet."
+LATEST_USAGE = "Which topic? Send <code>/latest rule-id</code> or <code>/latest rule-id 20</code>."
+LATEST_HEADER = "<b>Latest on {title}</b> (last {days} days)\n"
+SEARCH_USAGE = (
+    "Search what? Send <code>/search</code> and a query, e.g. "
+    '<code>/search Shusha OR Şuşa</code> or <code>/search "Zangezur corridor"</code>.'
+)
+SEARCH_HEADER = "<b>Stories matching</b> <code>{query}</code> (last {days} days)\n"
+SEARCH_INVALID = "I can't read that query: {error}."
+SEARCH_AT_COLUMN = " (at column {column})"
+HISTORY_NONE = "Nothing found."
 RULES_CATEGORY = "<b>{category}</b>"
 RULES_FOUND = "<b>Topics matching “{wanted}”</b> ({count}; /rule <i>id</i> tells more)\n"
 RULES_MORE_FOUND = "… and {more} more: add a word to narrow the search."

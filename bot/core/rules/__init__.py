@@ -35,4 +35,5 @@ class RuleBook:
         self.rules = tuple(rules)
         self.by_id = {r.id: r for r in self.rules}
         self.lexicon = dict(lexicon or {})
+        self.feed_tags: dict[str, Sequence[str]] = dict(feed_tags or {})
         self.matcher = Matcher(self.rules, self.lexicon, feed_tags)

@@ -1,0 +1,98 @@
+"""History on demand: ``/latest <topic> [n]``, a topic's most recent matches, and
+``/search <query>``, a query in the rule language over the stories of the last days (edge:
+Telegram). Both match the stored stories afresh, bounded in time (:data:`HISTORY`) and in
+count (:data:`SCANNED`), in a worker thread so that the bot keeps answering meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.core.models import Story
+from bot.core.render import shorten
+from bot.core.rules import Rule, RuleBook, RuleError
+from bot.telegram import texts
+from bot.telegram.handlers import Handlers, esc
+
+HISTORY = timedelta(days=3)
+"""How far back /latest and /search look."""
+SCANNED = 20_000
+"""Stored stories they look at, at most (the newest)."""
+SHOWN = 10
+"""Stories one answer lists by default; at most :data:`MOST`."""
+MOST = 30
+
+
+class HistoryCommands(Handlers):
+    """/latest and /search."""
+
+    async def latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        args = list(context.args or [])
+        count = SHOWN
+        if len(args) > 1 and args[-1].isdigit():
+            count = min(MOST, max(1, int(args.pop())))
+        if len(args) != 1:
+            await self._reply(update, texts.LATEST_USAGE)
+            return
+        rule, problem = self._find(args[0])
+        if rule is None:
+            await self._reply(update, problem or "")
+            return
+        found = await self._matching(rule, count)
+        header = texts.LATEST_HEADER.format(title=esc(rule.title), days=HISTORY.days)
+        await self._answer(update, header, found)
+
+    async def search(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = " ".join(context.args or []).strip()
+        if not query:
+            await self._reply(update, texts.SEARCH_USAGE)
+            return
+        rule = Rule(id="search", title="search", query=query)
+        try:
+            found = await self._matching(rule, SHOWN)
+        except RuleError as exc:
+            where = texts.SEARCH_AT_COLUMN.format(column=exc.column) if exc.column else ""
+            await self._reply(update, texts.SEARCH_INVALID.format(error=esc(exc.message)) + where)
+            return
+        header = texts.SEARCH_HEADER.format(query=esc(query), days=HISTORY.days)
+        await self._answer(update, header, found)
+
+    async def _matching(self, rule: Rule, count: int) -> list[Story]:
+        """The newest stored stories ``rule`` matches (its feed scope kept); raises
+        :class:`RuleError` for a query that cannot be read."""
+        book = self.rules()
+        alone = RuleBook([replace(rule, notify=())], book.lexicon, book.feed_tags)
+        stories = await self.store.recent_stories(self.clock() - HISTORY, SCANNED)
+
+        def scan() -> list[Story]:
+            # Newest published first; the undated last, newest seen first.
+            oldest = datetime.min.replace(tzinfo=UTC)
+            stories.sort(key=lambda s: s.published or oldest, reverse=True)
+            found = []
+            for story in stories:
+                if alone.matcher.match(story):
+                    found.append(story)
+                    if len(found) >= count:
+                        break
+            return found
+
+        return await asyncio.to_thread(scan)
+
+    async def _answer(self, update: Update, header: str, found: list[Story]) -> None:
+        if not found:
+            await self._reply(update, header + texts.HISTORY_NONE)
+            return
+        lines = []
+        for story in found:
+            title = esc(shorten(story.title or "(untitled)", 200))
+            link = story.link or ""
+            if link.startswith(("http://", "https://")):
+                lines.append(f'• <a href="{html.escape(link, quote=True)}">{title}</a>')
+            else:
+                lines.append(f"• {title}")
+        await self._send_lines(update, header, lines)
