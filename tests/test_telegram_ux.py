@@ -456,7 +456,7 @@ async def test_the_admin_commands_are_in_the_menu_of_the_admins_only(
 async def test_rules_search_and_a_topic_card_with_its_share_link(
     make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
 ) -> None:
-    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    feed_server.set_feed("/news.xml", rss([item(1, "x"), item(2, "Shahed strikes reported")]))
     app = await make_app()
     (app.config.rules_path / "more.yaml").write_text(
         "rules:\n"
@@ -465,6 +465,7 @@ async def test_rules_search_and_a_topic_card_with_its_share_link(
     )
     await app.reloader.reload()
     async with running(app):
+        await seeded(app)
         fake.user_sends(USER, "/rules drone")
         await wait_text(fake, USER, "Topics matching")
         fake.user_sends(USER, "/rules drone exports")
@@ -483,6 +484,7 @@ async def test_rules_search_and_a_topic_card_with_its_share_link(
     assert "iran-drones" in exports and "Turkish drones" not in exports
     assert "No topic matches “zeppelin”" in none
     assert "does not follow it" in text
+    assert "Lately (last 3 days):\n• Shahed strikes reported\n" in text, text
     assert "https://t.me/newsbot_test_bot?start=iran-drones" in text
     share = card.reply_markup["inline_keyboard"][1][0]  # type: ignore[index]
     assert share["url"].startswith("https://t.me/share/url?url=https%3A%2F%2Ft.me%2F")

@@ -14,6 +14,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.core.models import Story
+from bot.core.ports import SubscriptionStore
 from bot.core.render import shorten
 from bot.core.rules import Rule, RuleBook, RuleError
 from bot.telegram import texts
@@ -63,25 +64,7 @@ class HistoryCommands(Handlers):
         await self._answer(update, header, found)
 
     async def _matching(self, rule: Rule, count: int) -> list[Story]:
-        """The newest stored stories ``rule`` matches (its feed scope kept); raises
-        :class:`RuleError` for a query that cannot be read."""
-        book = self.rules()
-        alone = RuleBook([replace(rule, notify=())], book.lexicon, book.feed_tags)
-        stories = await self.store.recent_stories(self.clock() - HISTORY, SCANNED)
-
-        def scan() -> list[Story]:
-            # Newest published first; the undated last, newest seen first.
-            oldest = datetime.min.replace(tzinfo=UTC)
-            stories.sort(key=lambda s: s.published or oldest, reverse=True)
-            found = []
-            for story in stories:
-                if alone.matcher.match(story):
-                    found.append(story)
-                    if len(found) >= count:
-                        break
-            return found
-
-        return await asyncio.to_thread(scan)
+        return await recent_matches(self.rules(), self.store, self.clock() - HISTORY, rule, count)
 
     async def _answer(self, update: Update, header: str, found: list[Story]) -> None:
         if not found:
@@ -96,3 +79,26 @@ class HistoryCommands(Handlers):
             else:
                 lines.append(f"• {title}")
         await self._send_lines(update, header, lines)
+
+
+async def recent_matches(
+    book: RuleBook, store: SubscriptionStore, since: datetime, rule: Rule, count: int
+) -> list[Story]:
+    """The newest stored stories since ``since`` that ``rule`` matches (its feed scope kept),
+    at most ``count``; raises :class:`RuleError` for a query that cannot be read."""
+    alone = RuleBook([replace(rule, notify=())], book.lexicon, book.feed_tags)
+    stories = await store.recent_stories(since, SCANNED)
+
+    def scan() -> list[Story]:
+        # Newest published first; the undated last, newest seen first.
+        oldest = datetime.min.replace(tzinfo=UTC)
+        stories.sort(key=lambda s: s.published or oldest, reverse=True)
+        found = []
+        for story in stories:
+            if alone.matcher.match(story):
+                found.append(story)
+                if len(found) >= count:
+                    break
+        return found
+
+    return await asyncio.to_thread(scan)

@@ -19,6 +19,7 @@ from bot.core.render import shorten
 from bot.core.rules import Rule
 from bot.telegram import buttons, texts
 from bot.telegram.handlers import Handlers, did_you_mean, esc, plain, suggest, when
+from bot.telegram.history import HISTORY, recent_matches
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ def topics_and_channel(args: Sequence[str]) -> tuple[list[str], str | None, str 
     return ids, (channels[0] if channels else None), None
 
 
+CARD_EXAMPLES = 3
+"""Recent matches a /rule card shows."""
 MAX_TOPICS = 20
 """Topics one command may name."""
 
@@ -116,12 +119,19 @@ class SubscriptionCommands(Handlers):
         chat = self._chat(update)
         follows = rule.id in await self.store.subscriptions_of(chat)
         link = f"https://t.me/{context.bot.username}?start={rule.id}"
+        recent = await recent_matches(
+            self.rules(), self.store, self.clock() - HISTORY, rule, CARD_EXAMPLES
+        )
+        examples = "".join(
+            texts.RULE_EXAMPLE.format(title=esc(shorten(story.title, 120))) for story in recent
+        )
         text = texts.RULE_CARD.format(
             title=esc(rule.title),
             id=esc(rule.id),
             description=esc(rule.description) if rule.description else texts.RULE_NO_DESCRIPTION,
             state=texts.RULE_FOLLOWED if follows else texts.RULE_NOT_FOLLOWED,
             link=esc(link),
+            examples=texts.RULE_EXAMPLES.format(days=HISTORY.days) + examples if recent else "",
         )
         if follows:
             row = buttons.alert_row(rule.id, "", "normal")

@@ -75,9 +75,11 @@ RULES_MORE_FOUND = "… and {more} more: add a word to narrow the search."
 RULES_NONE_FOUND = "No topic matches “{wanted}”."
 RULE_USAGE = "Which topic? Send <code>/rule rule-id</code>; /rules lists them."
 RULE_CARD = (
-    "<b>{title}</b> (<code>{id}</code>)\n{description}\n\n{state}\n"
+    "<b>{title}</b> (<code>{id}</code>)\n{description}\n{examples}\n{state}\n"
     "Share it: {link} (whoever opens it follows the topic)"
 )
+RULE_EXAMPLES = "<i>Lately (last {days} days):</i>\n"
+RULE_EXAMPLE = "• {title}\n"
 RULE_NO_DESCRIPTION = "<i>No description.</i>"
 RULE_FOLLOWED = "✅ This chat follows it."
 RULE_NOT_FOLLOWED = "▫️ This chat does not follow it."
