@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
-from bot.core.chats import ChatStatus, base_chat
+from bot.core.chats import ChatStatus, base_chat, is_person
 from bot.core.digest import ChatPrefs, alert_release, render_digest
 from bot.core.errors import (
     AnswerLost,
@@ -208,11 +208,10 @@ class Sender:
             else:
                 if worked:  # claims write; an empty look proves nothing about writes
                     self.storage.recovered(self.clock())
-            summary = self.blocked.take(self.clock())
-            if summary is not None:
-                await self.messenger.notify_admins(summary)
+            await self._tell_blocked()
             if not worked:
                 await self._rest(stop, idle)
+        await self._tell_blocked(now=True)  # not lost with the stop
         try:
             await self._settle()
         except StorageError as exc:
@@ -222,6 +221,12 @@ class Sender:
                 len(self._owed),
                 exc,
             )
+
+    async def _tell_blocked(self, *, now: bool = False) -> None:
+        """Tell the admins who blocked the bot, once the summary is due (or ``now``)."""
+        summary = self.blocked.take(self.clock(), early=now)
+        if summary is not None:
+            await self.messenger.notify_admins(summary)
 
     async def _rest(self, stop: asyncio.Event, seconds: float) -> None:
         """Wait ``seconds``, or less if woken or stopped."""
@@ -439,7 +444,7 @@ class Sender:
             log.warning("%s; holding its alerts until it is reachable again", exc)
             if before == ChatStatus.BLOCKED:  # tell the admins once, not for every alert
                 return False
-            if chat.isdigit():  # a person: told in sum (see bot.core.notices)
+            if is_person(chat):  # told in sum (see bot.core.notices)
                 self.blocked.add(chat, self.clock())
             else:
                 await self.messenger.notify_admins(f"Alerts to chat {chat} are held: {exc.reason}")

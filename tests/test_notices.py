@@ -30,3 +30,12 @@ def test_a_long_list_is_cut_and_one_person_is_one_person() -> None:
     assert "25 people" in summary and "last 30 minutes" in summary and "and 15 more" in summary
     batch.add("9", NOW)
     assert (batch.take(NOW + timedelta(hours=1)) or "").startswith("1 person blocked")
+
+
+def test_a_stopping_bot_tells_what_it_gathered_early() -> None:
+    batch = NoticeBatch(every=timedelta(hours=1))
+    assert batch.take(NOW, early=True) is None, "nothing gathered, nothing said"
+    batch.add("2001", NOW)
+    summary = batch.take(NOW + timedelta(minutes=5), early=True)
+    assert summary is not None and "2001" in summary
+    assert batch.chats == [] and batch.since is None

@@ -29,9 +29,10 @@ class NoticeBatch:
         if self.since is None:
             self.since = now
 
-    def take(self, now: datetime) -> str | None:
-        """The summary, if one is due (and the batch starts again), else None."""
-        if self.since is None or now - self.since < self.every:
+    def take(self, now: datetime, *, early: bool = False) -> str | None:
+        """The summary, if one is due or ``early`` (the bot stops), and the batch starts
+        again; None if nothing is gathered or it is not due yet."""
+        if self.since is None or (now - self.since < self.every and not early):
             return None
         chats, self.chats, self.since = self.chats, [], None
         shown = ", ".join(chats[:10]) + (f" and {len(chats) - 10} more" if len(chats) > 10 else "")

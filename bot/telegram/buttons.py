@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from enum import Enum
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -61,14 +62,24 @@ def alert_keyboard(actions: Sequence[Action]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(list(rows.values()))
 
 
-def alert_row(rule_id: str, label: str, state: str) -> list[InlineKeyboardButton]:
-    """One rule's buttons under an alert (``label`` names the rule when the alert has several):
-    ``normal``, mute and unsubscribe; ``muted``, unmute (the undo of the mute);
-    ``unsubscribed``, subscribe again (the undo of the unsubscribe)."""
-    if state == "muted":
+class Row(Enum):
+    """What one rule's buttons under an alert offer."""
+
+    NORMAL = "normal"
+    """Mute and unsubscribe."""
+    MUTED = "muted"
+    """Unmute: the undo of the mute."""
+    UNSUBSCRIBED = "unsubscribed"
+    """Subscribe again: the undo of the unsubscribe."""
+
+
+def alert_row(rule_id: str, label: str, state: Row) -> list[InlineKeyboardButton]:
+    """One rule's buttons under an alert (``label`` names the rule when the alert has
+    several), as ``state`` says."""
+    if state is Row.MUTED:
         text = texts.BUTTON_UNMUTE_RULE.format(rule=label) if label else texts.BUTTON_UNMUTE
         return [InlineKeyboardButton(text, callback_data=data("unmute", rule_id))]
-    if state == "unsubscribed":
+    if state is Row.UNSUBSCRIBED:
         again = texts.BUTTON_RESUBSCRIBE_RULE
         text = again.format(rule=label) if label else texts.BUTTON_RESUBSCRIBE
         return [InlineKeyboardButton(text, callback_data=data("subscribe", rule_id))]
@@ -77,8 +88,13 @@ def alert_row(rule_id: str, label: str, state: str) -> list[InlineKeyboardButton
     return list(keyboard.inline_keyboard[0])
 
 
-AFTER = {"mute": "muted", "unmute": "normal", "unsubscribe": "unsubscribed", "subscribe": "normal"}
-"""The state of a rule's buttons once one of them was pressed."""
+AFTER = {
+    "mute": Row.MUTED,
+    "unmute": Row.NORMAL,
+    "unsubscribe": Row.UNSUBSCRIBED,
+    "subscribe": Row.NORMAL,
+}
+"""The one place that says what a rule's buttons become once one of them is pressed."""
 
 
 def after_press(

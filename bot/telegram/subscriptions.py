@@ -45,6 +45,12 @@ def topics_and_channel(args: Sequence[str]) -> tuple[list[str], str | None, str 
     return ids, (channels[0] if channels else None), None
 
 
+def _rule_line(rule: Rule, mine: set[str]) -> str:
+    """A topic in a list: followed (✅) or not, its id and its title."""
+    mark = "✅" if rule.id in mine else "▫️"
+    return texts.RULE_LINE.format(mark=mark, id=esc(rule.id), title=esc(rule.title))
+
+
 CARD_EXAMPLES = 3
 """Recent matches a /rule card shows."""
 MAX_TOPICS = 20
@@ -96,9 +102,7 @@ class SubscriptionCommands(Handlers):
         mine = set(await self.store.subscriptions_of(self._chat(update)))
         lines = []
         for r in found[: self.SEARCH_SHOWN]:
-            line = texts.RULE_LINE.format(
-                mark="✅" if r.id in mine else "▫️", id=esc(r.id), title=esc(r.title)
-            )
+            line = _rule_line(r, mine)
             if r.description:
                 line += f" · <i>{esc(shorten(r.description, 80))}</i>"
             lines.append(line)
@@ -134,7 +138,7 @@ class SubscriptionCommands(Handlers):
             examples=texts.RULE_EXAMPLES.format(days=HISTORY.days) + examples if recent else "",
         )
         if follows:
-            row = buttons.alert_row(rule.id, "", "normal")
+            row = buttons.alert_row(rule.id, "", buttons.Row.NORMAL)
         else:  # once pressed, the card's buttons act as an alert's (mute, unsubscribe, undo)
             label = texts.BUTTON_NOT_FOLLOWING.format(title=shorten(rule.title, 40))
             row = [InlineKeyboardButton(label, callback_data=buttons.data("subscribe", rule.id))]
@@ -159,11 +163,7 @@ class SubscriptionCommands(Handlers):
         for n, r in enumerate(shown):
             if grouped and (n == 0 or shown[n - 1].category != r.category):
                 lines.append(texts.RULES_CATEGORY.format(category=esc(r.category or "-")))
-            lines.append(
-                texts.RULE_LINE.format(
-                    mark="✅" if r.id in mine else "▫️", id=esc(r.id), title=esc(r.title)
-                )
-            )
+            lines.append(_rule_line(r, mine))
         rows = [
             [
                 InlineKeyboardButton(
