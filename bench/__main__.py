@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "latency": "bench.latency",
     "memory": "bench.memory",
     "clustering": "bench.clustering",
+    "watches": "bench.watches",
 }
 """Benchmark name -> module; the module has ``main(argv: list[str]) -> int`` and a docstring
 whose first line describes it. Add new benchmarks here."""

@@ -41,10 +41,12 @@ from bot.reloader import RuleReloader
 from bot.scheduler import FeedScheduler
 from bot.sender import Sender, SendPolicy, resolve_chat_names, with_rules
 from bot.storage import Store
+from bot.telegram import i18n
 from bot.telegram.commands import Commands
 from bot.telegram.replies import Replier
 from bot.telegram.runtime import TelegramRuntime
 from bot.telegram.webhook import WebhookReceiver
+from bot.watching import WatchSync
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,7 @@ class App:
             notify_admins=self.notify_admins,
             on_reload=lambda book: setattr(self.pipeline, "rules", book),
         )
+        self.watch_sync = WatchSync(store, lambda: self.reloader.book)
         polling = config.polling
         self.http = make_client(
             user_agent=polling.user_agent,
@@ -147,6 +150,9 @@ class App:
                     status=self.status_report,
                     feeds=self.feeds_report,
                     replier=Replier(pacer),
+                    watch_limit=config.telegram.watches_per_chat,
+                    on_watch=self.watch_sync.apply,
+                    language=config.telegram.language,
                 ),
                 poll_timeout=config.telegram.poll_timeout.total_seconds(),
                 request_timeout=config.telegram.request_timeout.total_seconds(),
@@ -166,10 +172,11 @@ class App:
             store=store,
             messenger=messenger,
             clock=self.clock,
-            describe=with_rules(lambda: self.reloader.book.by_id, config.feed_titles()),
+            describe=with_rules(lambda: self.reloader.book.routes, config.feed_titles()),
             policy=send_policy(config),
             pacer=pacer,
             storage=self.storage_health,
+            speech=i18n.speech(config.telegram.language),
         )
         self.pipeline = Pipeline(
             fetcher=Fetcher(
@@ -367,6 +374,7 @@ class App:
         if self.telegram is not None:
             await self.telegram.start(receive_updates=False)
             await self._resolve_chat_names()
+        await self._load_watches()
         results = await self.feeds.poll_all()
         await self.sender.drain(self.options.drain_budget)
         return results
@@ -377,6 +385,7 @@ class App:
         if self.telegram is not None:
             await self.telegram.start(receive_updates=False)  # updates: the leader's
         await self.feeds.sync()
+        await self._load_watches()
         polling = self.config.polling
         lanes = Lanes(
             host_of=self.feeds.host_of,
@@ -402,6 +411,7 @@ class App:
             if self.config.telegram.webhook is not None:
                 scheduler.every("inbox", timedelta(seconds=1), self._leader_only(self._drain))
         scheduler.every("rules-watch", timedelta(seconds=1), self._watch_rules)
+        scheduler.every("watches", timedelta(seconds=5), self._sync_watches)
         scheduler.every(
             "feeds-watchdog", timedelta(seconds=30), lambda: self.feeds.replan_lost(scheduler)
         )
@@ -468,6 +478,12 @@ class App:
         if not self._running:
             return "not running"
         return self.storage_health.describe(self.clock())
+
+    async def _load_watches(self) -> None:
+        self.reloader.adopt(await self.watch_sync.load())
+
+    async def _sync_watches(self) -> None:
+        await self.watch_sync.sync()
 
     async def _watch_rules(self) -> None:
         before = self.reloader.book

@@ -102,6 +102,11 @@ class TelegramSettings(_Model):
     a message whose answer never comes may have been delivered, and is sent again."""
     webhook: WebhookSettings | None = None
     """Unset: the leader long-polls getUpdates. Set: every instance receives by webhook."""
+    watches_per_chat: int = Field(20, ge=0, le=1000)
+    """Personal watches (/watch) a chat may keep; 0 turns /watch off."""
+    language: str = Field("en", pattern=r"^[a-z]{2}$")
+    """The language of chats that chose none and whose person's Telegram language the bot
+    does not speak (``en``, ``ru``, ``tr`` or ``az``; another code means English)."""
 
     @field_validator("token", mode="before")
     @classmethod

@@ -35,6 +35,7 @@ class ConsoleMessenger:
         *,
         silent: bool = False,
         link_preview: bool = False,
+        language: str | None = None,
     ) -> int | None:
         self.count += 1
         print(f"\n── alert for {chat} " + "─" * 40 + f"\n{plain}", file=self.stream, flush=True)

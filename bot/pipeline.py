@@ -257,7 +257,7 @@ class Pipeline:
         else:
             rule_ids = {m.rule_id for _, matches in matched for m in matches}
             audience = await self.store.audience(rule_ids, self.clock())
-        return route(matched, book.by_id, audience, only_recipient=self.only_recipient)
+        return route(matched, book.routes, audience, only_recipient=self.only_recipient)
 
     def _succeeded(
         self,

@@ -37,6 +37,11 @@ class RuleReloader:
         self._fingerprint = rules_fingerprint(rules_path)
         self._changing: tuple[tuple[str, int, int], ...] | None = None
 
+    def adopt(self, book: RuleBook) -> None:
+        """Put ``book`` in force (the same rules with the watches loaded from the store)."""
+        self.book = book
+        self.on_reload(book)
+
     async def watch(self) -> None:
         """Reload when the rule files changed and then stayed the same for one check: an
         editor may still be writing a file when the change is first seen, and half a file
@@ -54,7 +59,8 @@ class RuleReloader:
         """Load the rules directory again; returns a one-line report."""
         self._fingerprint = rules_fingerprint(self.rules_path)
         try:
-            book = load_rules(self.rules_path, self.feed_tags).book(self.feed_tags)
+            rules = load_rules(self.rules_path, self.feed_tags)
+            book = rules.book(self.feed_tags, self.book.watches.values())  # watches stay
         except Exception as exc:  # a bug or a hostile file must not stop the bot either
             if not isinstance(exc, ConfigError):
                 log.exception("loading the rules failed")

@@ -9,7 +9,7 @@ a misspelled key, lexicon or feed. Rule ids and lexicon names must be unique acr
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -146,8 +146,10 @@ class RuleSet:
     rules: tuple[Rule, ...]
     lexicon: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def book(self, feed_tags: Mapping[str, Sequence[str]] | None = None) -> RuleBook:
-        return RuleBook(self.rules, self.lexicon, feed_tags)
+    def book(
+        self, feed_tags: Mapping[str, Sequence[str]] | None = None, watches: Iterable[Rule] = ()
+    ) -> RuleBook:
+        return RuleBook(self.rules, self.lexicon, feed_tags, watches)
 
 
 @dataclass

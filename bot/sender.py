@@ -53,7 +53,7 @@ from bot.core.notices import NoticeBatch
 from bot.core.outage import StorageHealth
 from bot.core.pacing import Pacer, retry_delay
 from bot.core.ports import DeliveryStore, Messenger
-from bot.core.render import Action, alert_actions, render_html, render_plain
+from bot.core.render import ENGLISH, Action, Wording, alert_actions, render_html, render_plain
 from bot.core.rules import Rule
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,8 @@ class _Message:
     silent: bool = False
     link_preview: bool = False
     digest: bool = False
+    language: str | None = None
+    """The language of the chat's buttons (None: the messenger's default)."""
 
     @property
     def ids(self) -> list[int]:
@@ -122,19 +124,32 @@ class _Message:
         return max(a.attempts for a in self.alerts)
 
 
-def _single(alert: Alert, prefs: ChatPrefs) -> _Message:
+Speech = Callable[[ChatPrefs], tuple[str | None, Wording]]
+"""A chat's language (as its preferences say) and the alert words in it."""
+
+
+def _english(prefs: ChatPrefs) -> tuple[str | None, Wording]:
+    return None, ENGLISH
+
+
+def _single(alert: Alert, prefs: ChatPrefs, speech: Speech = _english) -> _Message:
+    language, wording = speech(prefs)
     return _Message(
         chat=alert.chat,
-        html=None if alert.plain else render_html(alert, prefs.tz, prefs.tz_name),
-        plain=render_plain(alert, prefs.tz, prefs.tz_name),
+        html=None if alert.plain else render_html(alert, prefs.tz, prefs.tz_name, wording),
+        plain=render_plain(alert, prefs.tz, prefs.tz_name, wording=wording),
         alerts=(alert,),
         actions=alert_actions(alert),
         silent=alert.silent,
         link_preview=alert.link_preview,
+        language=language,
     )
 
 
-def _digest(chat: str, alerts: Sequence[Alert], prefs: ChatPrefs) -> list[_Message]:
+def _digest(
+    chat: str, alerts: Sequence[Alert], prefs: ChatPrefs, speech: Speech = _english
+) -> list[_Message]:
+    language, wording = speech(prefs)
     plain = any(a.plain for a in alerts)  # a part was rejected for its markup before
     by_id = {a.delivery_id: a for a in alerts}
     return [
@@ -145,8 +160,11 @@ def _digest(chat: str, alerts: Sequence[Alert], prefs: ChatPrefs) -> list[_Messa
             alerts=tuple(by_id[i] for i in part.delivery_ids),
             silent=all(by_id[i].silent for i in part.delivery_ids),
             digest=True,
+            language=language,
         )
-        for part in render_digest(alerts, "Digest", prefs.tz, prefs.tz_name)
+        for part in render_digest(
+            alerts, wording.digest_heading, prefs.tz, prefs.tz_name, wording=wording
+        )
     ]
 
 
@@ -165,8 +183,11 @@ class Sender:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         storage: StorageHealth | None = None,
+        speech: Speech = _english,
     ) -> None:
         self.storage = storage or StorageHealth()
+        self.speech = speech
+        """Each chat's language, for the words of its alerts that are not the story's."""
         self.store = store
         self.messenger = messenger
         self.clock = clock
@@ -292,7 +313,9 @@ class Sender:
             if release is not None:
                 held.append((alert.delivery_id, release))
                 continue
-            queues.setdefault(alert.chat, deque()).append(_single(alert, prefs[alert.chat]))
+            queues.setdefault(alert.chat, deque()).append(
+                _single(alert, prefs[alert.chat], self.speech)
+            )
         if held:
             self.stats.deferred += len(held)
             await self.store.defer(held)
@@ -302,7 +325,7 @@ class Sender:
         for chat, chat_alerts in by_chat.items():
             # A digest comes before the chat's single alerts: it holds the older news.
             queues.setdefault(chat, deque()).extendleft(
-                reversed(_digest(chat, chat_alerts, prefs[chat]))
+                reversed(_digest(chat, chat_alerts, prefs[chat], self.speech))
             )
         # Work on the batch for at most a third of the lease, well before it runs out.
         started = self.monotonic()
@@ -412,6 +435,7 @@ class Sender:
                 message.actions,
                 silent=message.silent,
                 link_preview=message.link_preview,
+                language=message.language,
             )
         except RateLimited as exc:
             self.stats.rate_limited += 1

@@ -108,6 +108,7 @@ async def make_app(
         clock: Callable[[], datetime] | None = None,
         polling: str = "",
         storage: str = "",
+        telegram_extra: str = "",
     ) -> App:
         feeds = feeds or {"news": "/news.xml"}
         feed_lines = "".join(
@@ -115,7 +116,7 @@ async def make_app(
         )
         telegram = (
             f"telegram:\n  token: '{fake.token}'\n  api_url: {fake.base_url}\n"
-            f"  poll_timeout: 1s\n  admins: [{USER}]\n"
+            f"  poll_timeout: 1s\n  admins: [{USER}]\n{telegram_extra}"
             if token
             else ""
         )

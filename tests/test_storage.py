@@ -369,13 +369,14 @@ async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url
             "handled_updates",
             "inbox_updates",
             "admin_notices",
+            "watches",
         ):
             await conn.execute(text(f"DROP TABLE {table}"))
         await conn.run_sync(_v1_deliveries)
         for column in ("moved_url", "lease_holder", "lease_token", "lease_until"):
             await conn.execute(text(f"ALTER TABLE feeds DROP COLUMN {column}"))
         await conn.execute(text("ALTER TABLE chats DROP COLUMN muted_until"))
-        for column in ("timezone", "quiet_start", "quiet_end"):
+        for column in ("timezone", "quiet_start", "quiet_end", "language", "user_language"):
             await conn.execute(text(f"ALTER TABLE chats DROP COLUMN {column}"))
         await conn.execute(text("DELETE FROM schema_migrations"))
         await conn.execute(

@@ -21,7 +21,7 @@ from typing import Literal
 
 from bot.core.localtime import FORMAT
 from bot.core.models import Alert
-from bot.core.render import MAX_LABEL, shorten, utf16_len
+from bot.core.render import ENGLISH, MAX_LABEL, Wording, shorten, utf16_len
 
 Period = Literal["off", "hourly", "daily"]
 PERIODS: tuple[Period, ...] = ("off", "hourly", "daily")
@@ -66,6 +66,10 @@ class ChatPrefs:
     quiet: QuietHours | None = None
     digests: Mapping[str, Digest] = field(default_factory=dict)
     """Rule id (or :data:`ALL_RULES`) -> preference; a rule's own entry wins over "all"."""
+    language: str | None = None
+    """The language the chat chose (``/language``); None: none chosen."""
+    user_language: str | None = None
+    """The Telegram ``language_code`` the chat's person last wrote with (private chats)."""
 
     def digest_for(self, rule_id: str) -> Digest:
         return self.digests.get(rule_id) or self.digests.get(ALL_RULES) or Digest()
@@ -174,15 +178,16 @@ class DigestPart:
     delivery_ids: tuple[int, ...]
 
 
-def _item(alert: Alert, tz: tzinfo) -> tuple[str, str]:
+def _item(alert: Alert, tz: tzinfo, wording: Wording) -> tuple[str, str]:
     story = alert.story
-    title = shorten(story.title or "(untitled)", MAX_ITEM_TITLE)
+    title = shorten(story.title or wording.untitled, MAX_ITEM_TITLE)
     feed = shorten(alert.feed_title, MAX_LABEL)
     when = story.published.astimezone(tz).strftime(FORMAT) if story.published else ""
     also = ", ".join(shorten(r.label, 40) for r in alert.rules[1:4])
     if len(alert.rules) > 4:
         also += f" +{len(alert.rules) - 4}"
-    meta = " · ".join(p for p in (feed, when, f"also {also}" if also else "") if p)
+    also_text = wording.digest_also.format(rules=also) if also else ""
+    meta = " · ".join(p for p in (feed, when, also_text) if p)
     link = story.link
     if not (link and link.lower().startswith(("http://", "https://"))):
         link = None
@@ -206,14 +211,15 @@ def render_digest(
     tz_name: str = "UTC",
     limit: int = MAX_PART,
     max_items: int = MAX_ITEMS,
+    wording: Wording = ENGLISH,
 ) -> list[DigestPart]:
     """The alerts as digest messages (see :func:`_render_parts`); past ``max_items`` stories
     the last part says how many more there are, and carries their deliveries too."""
     shown, hidden = alerts[:max_items], alerts[max_items:]
-    parts = _render_parts(shown, heading, tz, tz_name, limit, total=len(alerts))
+    parts = _render_parts(shown, heading, tz, tz_name, limit, len(alerts), wording)
     if not hidden:
         return parts
-    more = f"… and {len(hidden):,} more stor{'y' if len(hidden) == 1 else 'ies'}"
+    more = wording.digest_more.format(count=f"{len(hidden):,}")
     last = parts[-1]
     parts[-1] = DigestPart(
         f"{last.html}\n\n<i>{more}</i>",
@@ -230,6 +236,7 @@ def _render_parts(
     tz_name: str,
     limit: int,
     total: int,
+    wording: Wording,
 ) -> list[DigestPart]:
     """The alerts as one or more digest messages, one line per story, grouped by each story's
     first rule (the others are named on its line; rules in order of first appearance, stories
@@ -260,7 +267,7 @@ def _render_parts(
         add(heading_line)
         for alert in rule_alerts:
             before = len(parts)
-            html_line, plain_line = _item(alert, tz)
+            html_line, plain_line = _item(alert, tz, wording)
             item = (html_line, plain_line, alert.delivery_id)
             add(item)
             if len(parts) == before:
@@ -272,15 +279,16 @@ def _render_parts(
                 parts[-2].pop()
                 add((heading_line[0].lstrip(), heading_line[1].lstrip(), None))
             else:
-                add((f"🔎 <b>{esc(rule)}</b> (continued)", f"🔎 {rule} (continued)", None))
+                more = wording.continued
+                add((f"🔎 <b>{esc(rule)}</b> {esc(more)}", f"🔎 {rule} {more}", None))
             add(item)
     count = total
     total = len(parts)
     out = []
     for index, lines in enumerate(parts, start=1):
         counter = f" ({index}/{total})" if total > 1 else ""
-        noun = "story" if count == 1 else "stories"
-        title = f"{heading}: {count:,} {noun}{counter}, times in {tz_name}"
+        template = wording.digest_title_one if count == 1 else wording.digest_title
+        title = template.format(heading=heading, count=f"{count:,}", counter=counter, tz=tz_name)
         html_text = "\n".join([f"📰 <b>{esc(title)}</b>", *(h for h, _, _ in lines)])
         plain_text = "\n".join([f"📰 {title}", *(p for _, p, _ in lines)])
         ids = tuple(i for _, _, i in lines if i is not None)

@@ -15,6 +15,7 @@ from bot.core.digest import ChatPrefs, Digest, QuietHours
 from bot.core.models import Alert, FeedState, Fetched, ParsedFeed, PollRecord, Story
 from bot.core.render import Action
 from bot.core.routing import Audience
+from bot.core.watches import Watch, WatchState
 
 
 class FeedFetcher(Protocol):
@@ -100,9 +101,10 @@ class Messenger(Protocol):
         *,
         silent: bool = False,
         link_preview: bool = False,
+        language: str | None = None,
     ) -> int | None:
-        """Send ``html`` (or ``plain`` when ``html`` is None), offering ``actions`` (buttons)
-        where the medium has them; returns the message id if any."""
+        """Send ``html`` (or ``plain`` when ``html`` is None), offering ``actions`` (buttons,
+        labelled in ``language``) where the medium has them; returns the message id if any."""
         ...
 
     async def notify_admins(self, text: str) -> None:
@@ -129,4 +131,28 @@ class SubscriptionStore(ChatIdentity, Protocol):
     async def chat_prefs(self, chats: Iterable[str]) -> dict[str, ChatPrefs]: ...
     async def set_timezone(self, chat: str, name: str | None, now: datetime) -> None: ...
     async def set_quiet(self, chat: str, quiet: QuietHours | None, now: datetime) -> None: ...
+    async def set_language(self, chat: str, code: str | None, now: datetime) -> None: ...
+    async def set_user_language(self, chat: str, code: str | None, now: datetime) -> None: ...
     async def set_digest(self, chat: str, rule_id: str, digest: Digest, now: datetime) -> None: ...
+
+
+class WatchStore(Protocol):
+    """Personal watches (see :mod:`bot.core.watches`)."""
+
+    async def draft_watch(self, chat: str, query: str, now: datetime) -> Watch: ...
+    async def watch(self, number: int) -> Watch | None: ...
+    async def watches_of(self, chat: str) -> list[Watch]: ...
+    async def set_watch(
+        self,
+        number: int,
+        state: WatchState,
+        now: datetime,
+        *,
+        query: str | None = None,
+        limit: int | None = None,
+    ) -> Watch: ...
+    async def watches_changed(self, since: datetime | None) -> list[Watch]: ...
+
+
+class CommandStore(SubscriptionStore, WatchStore, Protocol):
+    """What the Telegram commands need: subscriptions, preferences and watches."""

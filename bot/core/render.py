@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from bot.core.localtime import show_time
 from bot.core.models import URGENT, Alert
+from bot.core.watches import is_watch
 
 MAX_MESSAGE = 4096
 MAX_TITLE = 400
@@ -63,12 +65,31 @@ def _when(published: datetime | None, tz: tzinfo, tz_name: str) -> str:
     return show_time(published, tz, tz_name) if published else ""
 
 
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """The few words of an alert or a digest that are not the story's, in the reader's
+    language: English here; the Telegram edge supplies the others from its catalogues."""
+
+    untitled: str = "(untitled)"
+    more_rules: str = "🔎 … and {more} more rules"
+    one_more_rule: str = "🔎 … and 1 more rule"
+    digest_heading: str = "Digest"
+    digest_title: str = "{heading}: {count} stories{counter}, times in {tz}"
+    digest_title_one: str = "{heading}: 1 story{counter}, times in {tz}"
+    digest_more: str = "… and {count} more stories"
+    digest_also: str = "also {rules}"
+    continued: str = "(continued)"
+
+
+ENGLISH = Wording()
+
+
 def _parts(
-    alert: Alert, snippet_limit: int, tz: tzinfo, tz_name: str
+    alert: Alert, snippet_limit: int, tz: tzinfo, tz_name: str, wording: Wording = ENGLISH
 ) -> tuple[str, str, str, list[tuple[str, str]]]:
     """Title, snippet, source line, and (rule label, its terms) for each rule shown."""
     story = alert.story
-    title = shorten(story.title or "(untitled)", MAX_TITLE)
+    title = shorten(story.title or wording.untitled, MAX_TITLE)
     if alert.priority >= URGENT:  # marked, so that it stands out in a busy chat
         title = URGENT_MARK + title
     snippet = shorten(story.summary or story.content, snippet_limit) if snippet_limit > 0 else ""
@@ -80,9 +101,11 @@ def _parts(
     return title, snippet, source, rules
 
 
-def _more_rules(alert: Alert) -> str:
+def _more_rules(alert: Alert, wording: Wording) -> str:
     more = len(alert.rules) - MAX_RULES_SHOWN
-    return f"🔎 … and {more} more rule{'s' if more > 1 else ''}" if more > 0 else ""
+    if more <= 0:
+        return ""
+    return wording.one_more_rule if more == 1 else wording.more_rules.format(more=more)
 
 
 Action = tuple[str, str, str]
@@ -100,22 +123,25 @@ def alert_actions(alert: Alert) -> tuple[Action, ...]:
     return tuple(
         (kind, r.rule_id, shorten(r.label, 24) if several else "")
         for r in alert.rules[:MAX_RULE_BUTTONS]
-        for kind in ("mute", "unsubscribe")
+        for kind in (("mute",) if is_watch(r.rule_id) else ("mute", "unsubscribe"))
     )
 
 
-def render_html(alert: Alert, tz: tzinfo = UTC, tz_name: str = "UTC") -> str:
+def render_html(
+    alert: Alert, tz: tzinfo = UTC, tz_name: str = "UTC", wording: Wording = ENGLISH
+) -> str:
     """The alert as Telegram HTML, its times in the chat's zone."""
     limit = SNIPPET
     while True:
-        text = _html(alert, limit, tz, tz_name)
-        if utf16_len(render_plain(alert, tz, tz_name, limit)) <= MAX_MESSAGE or limit == 0:
+        text = _html(alert, limit, tz, tz_name, wording)
+        plain = render_plain(alert, tz, tz_name, limit, wording)
+        if utf16_len(plain) <= MAX_MESSAGE or limit == 0:
             return text
         limit = max(0, limit - 200)
 
 
-def _html(alert: Alert, snippet_limit: int, tz: tzinfo, tz_name: str) -> str:
-    title, snippet, source, rules = _parts(alert, snippet_limit, tz, tz_name)
+def _html(alert: Alert, snippet_limit: int, tz: tzinfo, tz_name: str, wording: Wording) -> str:
+    title, snippet, source, rules = _parts(alert, snippet_limit, tz, tz_name, wording)
     esc = html.escape
     link = _safe_link(alert.story.link)
     head = f'<a href="{esc(link, quote=True)}">{esc(title)}</a>' if link else esc(title)
@@ -126,7 +152,7 @@ def _html(alert: Alert, snippet_limit: int, tz: tzinfo, tz_name: str) -> str:
         lines.append(f"<i>{esc(source)}</i>")
     for rule, terms in rules:
         lines.append(f"🔎 {esc(rule)}" + (f": <b>{esc(terms)}</b>" if terms else ""))
-    if more := _more_rules(alert):
+    if more := _more_rules(alert, wording):
         lines.append(esc(more))
     return "\n".join(lines)
 
@@ -151,10 +177,14 @@ def highlight(text: str, terms: tuple[str, ...]) -> str:
 
 
 def render_plain(
-    alert: Alert, tz: tzinfo = UTC, tz_name: str = "UTC", snippet_limit: int = SNIPPET
+    alert: Alert,
+    tz: tzinfo = UTC,
+    tz_name: str = "UTC",
+    snippet_limit: int = SNIPPET,
+    wording: Wording = ENGLISH,
 ) -> str:
     """The alert as plain text: the fallback form, and what the console prints."""
-    title, snippet, source, rules = _parts(alert, snippet_limit, tz, tz_name)
+    title, snippet, source, rules = _parts(alert, snippet_limit, tz, tz_name, wording)
     lines = [title]
     if snippet:
         lines.append(snippet)
@@ -165,7 +195,7 @@ def render_plain(
         lines.append(source)
     for rule, terms in rules:
         lines.append(f"🔎 {rule}" + (f": {terms}" if terms else ""))
-    if more := _more_rules(alert):
+    if more := _more_rules(alert, wording):
         lines.append(more)
     text = "\n".join(lines)
     if utf16_len(text) > MAX_MESSAGE:

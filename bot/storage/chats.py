@@ -190,9 +190,14 @@ class ChatStore(Database):
         async with self._tx() as conn:
             for chunk in chunks(wanted):
                 rows = await conn.execute(
-                    select(ch.c.chat, ch.c.timezone, ch.c.quiet_start, ch.c.quiet_end).where(
-                        ch.c.chat.in_(chunk)
-                    )
+                    select(
+                        ch.c.chat,
+                        ch.c.timezone,
+                        ch.c.quiet_start,
+                        ch.c.quiet_end,
+                        ch.c.language,
+                        ch.c.user_language,
+                    ).where(ch.c.chat.in_(chunk))
                 )
                 digests: dict[str, dict[str, Digest]] = defaultdict(dict)
                 for row in await conn.execute(
@@ -206,13 +211,30 @@ class ChatStore(Database):
                     quiet = None
                     if row.quiet_start is not None and row.quiet_end is not None:
                         quiet = QuietHours(_minute(row.quiet_start), _minute(row.quiet_end))
-                    found[row.chat] = ChatPrefs(tz, tz_name, quiet, digests.get(row.chat, {}))
+                    found[row.chat] = ChatPrefs(
+                        tz,
+                        tz_name,
+                        quiet,
+                        digests.get(row.chat, {}),
+                        row.language,
+                        row.user_language,
+                    )
                 for chat in set(digests) - seen:
                     found[chat] = ChatPrefs(digests=digests[chat])
         return {chat: found.get(chat) or ChatPrefs() for chat in wanted}
 
     async def set_timezone(self, chat: str, name: str | None, now: datetime) -> None:
         await self._set_chat_fields(chat, now, timezone=name)
+
+    async def set_language(self, chat: str, code: str | None, now: datetime) -> None:
+        """The language the chat chose (None: follow the person's Telegram language)."""
+        async with self._tx() as conn:
+            await self._upsert_chat(conn, chat, {"language": code, "updated_at": now})
+
+    async def set_user_language(self, chat: str, code: str | None, now: datetime) -> None:
+        """The Telegram ``language_code`` the chat's person writes with."""
+        async with self._tx() as conn:
+            await self._upsert_chat(conn, chat, {"user_language": code, "updated_at": now})
 
     async def set_quiet(self, chat: str, quiet: QuietHours | None, now: datetime) -> None:
         await self._set_chat_fields(

@@ -123,6 +123,10 @@ chats = Table(
     # Quiet hours as minutes after local midnight; NULL: none.
     Column("quiet_start", Integer),
     Column("quiet_end", Integer),
+    # The language the chat chose with /language (NULL: none chosen), and the Telegram
+    # language_code its person last wrote with (private chats; NULL: not known).
+    Column("language", String(16)),
+    Column("user_language", String(16)),
 )
 
 digest_prefs = Table(
@@ -253,7 +257,23 @@ admin_notices = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
-SCHEMA_VERSION = 6
+watches = Table(
+    "watches",
+    metadata,
+    # A personal watch: a query a chat saved for itself (see bot.core.watches for its states).
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("chat", String(64), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Numbers are never reused (a forgotten draft's button must not confirm a newer one).
+    sqlite_autoincrement=True,
+)
+Index("ix_watches_chat", watches.c.chat)
+Index("ix_watches_updated", watches.c.updated_at)
+
+SCHEMA_VERSION = 7
 
 
 def _v2_feed_moved_url(connection: Connection) -> None:
@@ -390,6 +410,13 @@ def _v6_instances(connection: Connection) -> None:
         table.create(connection)
 
 
+def _v7_languages(connection: Connection) -> None:
+    """Version 7: chats read the bot in a language of their own, and keep personal watches."""
+    _add_column(connection, "chats", "language", String(16))
+    _add_column(connection, "chats", "user_language", String(16))
+    watches.create(connection)
+
+
 Migration = Callable[[Connection], Any]
 MIGRATIONS: list[tuple[int, Migration]] = [
     # (version, function that brings a database at version-1 to version), in order.
@@ -398,6 +425,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (4, _v4_digests),
     (5, _v5_one_message_per_story),
     (6, _v6_instances),
+    (7, _v7_languages),
 ]
 
 

@@ -2,7 +2,8 @@
 
 :class:`Store` puts the storage parts together, one per aggregate: feeds
 (:mod:`bot.storage.feeds`), stories (:mod:`~bot.storage.stories`), chats and their preferences
-(:mod:`~bot.storage.chats`), subscriptions and mutes (:mod:`~bot.storage.subscriptions`), and
+(:mod:`~bot.storage.chats`), subscriptions and mutes (:mod:`~bot.storage.subscriptions`),
+personal watches (:mod:`~bot.storage.watches`), and
 the outbox of deliveries (:mod:`~bot.storage.deliveries`). What spans them lives here: the one
 transaction of a poll, and housekeeping.
 
@@ -22,12 +23,13 @@ from bot.storage.coordination import CoordinationStore
 from bot.storage.feeds import FeedStore, write_feed_state
 from bot.storage.stories import StoryStore
 from bot.storage.subscriptions import SubscriptionStore
+from bot.storage.watches import WatchStore
 
 DEFAULT_MAX_HOLD = timedelta(days=14)
 """How long deliveries to an unreachable chat are kept before they are cancelled."""
 
 
-class Store(CoordinationStore, SubscriptionStore, FeedStore, StoryStore):
+class Store(CoordinationStore, SubscriptionStore, WatchStore, FeedStore, StoryStore):
     """Async access to the database. Create with :meth:`open`, release with :meth:`close`."""
 
     async def commit_poll(self, record: PollRecord, now: datetime) -> int:

@@ -15,6 +15,7 @@ from bot.core.chats import ChatStatus
 from bot.core.htmltext import html_to_text
 from bot.telegram import texts
 from bot.telegram.handlers import Handlers, esc
+from bot.telegram.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class AdminCommands(Handlers):
         days = 7
         rows = await self.store.sent_per_rule_and_day(self.clock() - timedelta(days=days))
         if not rows:
-            await self._reply(update, texts.STATS_NONE.format(days=days))
+            await self._reply(update, _(texts.STATS_NONE).format(days=days))
             return
         per_rule: dict[str, int] = {}
         per_day: dict[str, int] = {}
@@ -67,7 +68,7 @@ class AdminCommands(Handlers):
         ]
         lines.append("")
         lines.extend(f"{day}: {count}" for day, count in sorted(per_day.items()))
-        await self._send_lines(update, texts.STATS_HEADER.format(days=days), lines)
+        await self._send_lines(update, _(texts.STATS_HEADER).format(days=days), lines)
 
     # -- the bot's own membership ----------------------------------------------------------
 
@@ -90,7 +91,7 @@ class AdminCommands(Handlers):
             await self.store.set_chat_status(
                 chat_id, ChatStatus.BLOCKED, now, reason=reason, kind=chat.type, title=title
             )
-            notice = texts.REMOVED_FROM_CHAT if chat.type != ChatType.PRIVATE else None
+            notice = _(texts.REMOVED_FROM_CHAT) if chat.type != ChatType.PRIVATE else None
         elif chat.type == ChatType.CHANNEL and status != ChatMemberStatus.ADMINISTRATOR:
             await self.store.set_chat_status(
                 chat_id,
@@ -100,7 +101,7 @@ class AdminCommands(Handlers):
                 kind=chat.type,
                 title=title,
             )
-            notice = texts.NOT_CHANNEL_ADMIN
+            notice = _(texts.NOT_CHANNEL_ADMIN)
         else:
             await self.store.set_chat_status(
                 chat_id, ChatStatus.ACTIVE, now, kind=chat.type, title=title

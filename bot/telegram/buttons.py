@@ -15,7 +15,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core.render import Action, shorten
 from bot.core.rules import Rule
+from bot.core.watches import is_watch
 from bot.telegram import texts
+from bot.telegram.i18n import _
 
 KINDS = {"mute": "m", "unsubscribe": "u", "subscribe": "s", "unmute": "x"}
 _KIND_OF = {short: kind for kind, short in KINDS.items()}
@@ -51,8 +53,8 @@ def alert_keyboard(actions: Sequence[Action]) -> InlineKeyboardMarkup | None:
     """The buttons under an alert: one row per rule, named when the alert has several."""
     if not actions:
         return None
-    labels = {"mute": texts.BUTTON_MUTE_24H, "unsubscribe": texts.BUTTON_UNSUBSCRIBE}
-    named = {"mute": texts.BUTTON_MUTE_RULE_24H, "unsubscribe": texts.BUTTON_UNSUBSCRIBE_RULE}
+    labels = {"mute": _(texts.BUTTON_MUTE_24H), "unsubscribe": _(texts.BUTTON_UNSUBSCRIBE)}
+    named = {"mute": _(texts.BUTTON_MUTE_RULE_24H), "unsubscribe": _(texts.BUTTON_UNSUBSCRIBE_RULE)}
     rows: dict[str, list[InlineKeyboardButton]] = {}
     for kind, rule_id, label in actions:
         text = named[kind].format(rule=label) if label else labels[kind]
@@ -77,13 +79,14 @@ def alert_row(rule_id: str, label: str, state: Row) -> list[InlineKeyboardButton
     """One rule's buttons under an alert (``label`` names the rule when the alert has
     several), as ``state`` says."""
     if state is Row.MUTED:
-        text = texts.BUTTON_UNMUTE_RULE.format(rule=label) if label else texts.BUTTON_UNMUTE
+        text = _(texts.BUTTON_UNMUTE_RULE).format(rule=label) if label else _(texts.BUTTON_UNMUTE)
         return [InlineKeyboardButton(text, callback_data=data("unmute", rule_id))]
     if state is Row.UNSUBSCRIBED:
-        again = texts.BUTTON_RESUBSCRIBE_RULE
-        text = again.format(rule=label) if label else texts.BUTTON_RESUBSCRIBE
+        again = _(texts.BUTTON_RESUBSCRIBE_RULE)
+        text = again.format(rule=label) if label else _(texts.BUTTON_RESUBSCRIBE)
         return [InlineKeyboardButton(text, callback_data=data("subscribe", rule_id))]
-    keyboard = alert_keyboard([("mute", rule_id, label), ("unsubscribe", rule_id, label)])
+    kinds = ("mute",) if is_watch(rule_id) else ("mute", "unsubscribe")
+    keyboard = alert_keyboard([(kind, rule_id, label) for kind in kinds])
     assert keyboard is not None
     return list(keyboard.inline_keyboard[0])
 

@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes
 
 from bot.telegram import texts
 from bot.telegram.handlers import Handlers, esc, suggest
+from bot.telegram.i18n import _
 
 
 class FallbackAnswers(Handlers):
@@ -22,10 +23,10 @@ class FallbackAnswers(Handlers):
         word = (message.text or "").split(maxsplit=1)[0] if message and message.text else "/"
         command = word.split("@", 1)[0]
         close = suggest(command.lstrip("/"), list(self.known_commands))
-        answer = texts.UNKNOWN_COMMAND.format(command=esc(command))
+        answer = _(texts.UNKNOWN_COMMAND).format(command=esc(command))
         if close:
-            answer += texts.DID_YOU_MEAN.format(options=", ".join(f"/{c}" for c in close))
-        await self._reply(update, answer + texts.SEE_HELP)
+            answer += _(texts.DID_YOU_MEAN).format(options=", ".join(f"/{c}" for c in close))
+        await self._reply(update, answer + _(texts.SEE_HELP))
 
     async def plain_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._reply(update, texts.PLAIN_TEXT)
+        await self._reply(update, _(texts.PLAIN_TEXT))

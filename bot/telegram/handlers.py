@@ -27,9 +27,11 @@ from bot.core.chats import ChatStatus, split_target, with_topic
 from bot.core.digest import ChatPrefs
 from bot.core.htmltext import html_to_text
 from bot.core.localtime import show_time
-from bot.core.ports import SubscriptionStore
+from bot.core.ports import CommandStore
 from bot.core.rules import Rule, RuleBook
+from bot.core.watches import Watch
 from bot.telegram import texts
+from bot.telegram.i18n import _
 from bot.telegram.replies import Replier
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def did_you_mean(close: Sequence[str]) -> str:
     """The "Did you mean ...?" tail of an answer (empty when nothing is close)."""
     if not close:
         return ""
-    return texts.DID_YOU_MEAN.format(options=", ".join(f"<code>{esc(c)}</code>" for c in close))
+    return _(texts.DID_YOU_MEAN).format(options=", ".join(f"<code>{esc(c)}</code>" for c in close))
 
 
 class Handlers:
@@ -69,7 +71,7 @@ class Handlers:
 
     def __init__(
         self,
-        store: SubscriptionStore,
+        store: CommandStore,
         rules: Callable[[], RuleBook],
         clock: Callable[[], datetime],
         *,
@@ -79,6 +81,9 @@ class Handlers:
         feeds: Callable[[], Awaitable[str]] | None = None,
         replier: Replier | None = None,
         budget: CommandBudget | None = None,
+        watch_limit: int = 20,
+        on_watch: Callable[[Watch], object] = lambda watch: None,
+        language: str = "en",
     ) -> None:
         self.store = store
         self.rules = rules
@@ -90,6 +95,12 @@ class Handlers:
         self.replier = replier or Replier()
         """Every reply and edit goes through it: paced with the alerts, 429s waited out."""
         self.budget = budget or CommandBudget()
+        self.watch_limit = watch_limit
+        """Watches a chat may keep (0: /watch is off)."""
+        self.on_watch = on_watch
+        """Called with each watch a command changed (puts it in force at once)."""
+        self.language = language
+        """The language of chats that chose none and whose person's language is not shipped."""
         self.notify_admins: Callable[[str], Awaitable[None]] | None = None
         """Set by the runtime once it can send (membership changes are reported to admins)."""
 
@@ -138,11 +149,11 @@ class Handlers:
             query = update.callback_query
             if query is not None:
                 try:
-                    await query.answer(plain(texts.SLOW_DOWN))
+                    await query.answer(plain(_(texts.SLOW_DOWN)))
                 except TelegramError as exc:
                     log.info("could not answer a button press: %s", exc)
             else:
-                await self._reply(update, texts.SLOW_DOWN)
+                await self._reply(update, _(texts.SLOW_DOWN))
         return False
 
     async def _prefs(self, chat: str) -> ChatPrefs:
@@ -176,7 +187,7 @@ class Handlers:
         if member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
             return True
         if not quietly:
-            await self._reply(update, texts.GROUP_ADMINS_ONLY)
+            await self._reply(update, _(texts.GROUP_ADMINS_ONLY))
         return False
 
     async def _note_chat(self, update: Update) -> None:
@@ -211,10 +222,10 @@ class Handlers:
         if rule is not None and rule.subscribable:
             return rule, None
         if rule is not None:
-            return None, texts.NOT_SUBSCRIBABLE.format(id=esc(wanted))
-        answer = texts.UNKNOWN_RULE.format(id=esc(wanted))
+            return None, _(texts.NOT_SUBSCRIBABLE).format(id=esc(wanted))
+        answer = _(texts.UNKNOWN_RULE).format(id=esc(wanted))
         answer += did_you_mean(suggest(wanted, [r.id for r in book.rules if r.subscribable]))
-        return None, answer + texts.SEE_RULES
+        return None, answer + _(texts.SEE_RULES)
 
     async def _send_lines(self, update: Update, header: str, lines: list[str]) -> None:
         """Send a list, split across messages well below Telegram's 4096-character limit."""
@@ -231,5 +242,5 @@ class Handlers:
         user = update.effective_user
         if user is not None and user.id in self.admins:
             return True
-        await self._reply(update, texts.ADMINS_ONLY)
+        await self._reply(update, _(texts.ADMINS_ONLY))
         return False

@@ -19,6 +19,7 @@ from bot.core.render import shorten
 from bot.core.rules import Rule, RuleBook, RuleError
 from bot.telegram import texts
 from bot.telegram.handlers import Handlers, esc
+from bot.telegram.i18n import _
 
 HISTORY = timedelta(days=3)
 """How far back /latest and /search look."""
@@ -38,29 +39,31 @@ class HistoryCommands(Handlers):
         if len(args) > 1 and args[-1].isdigit():
             count = min(MOST, max(1, int(args.pop())))
         if len(args) != 1:
-            await self._reply(update, texts.LATEST_USAGE)
+            await self._reply(update, _(texts.LATEST_USAGE))
             return
         rule, problem = self._find(args[0])
         if rule is None:
             await self._reply(update, problem or "")
             return
         found = await self._matching(rule, count)
-        header = texts.LATEST_HEADER.format(title=esc(rule.title), days=HISTORY.days)
+        header = _(texts.LATEST_HEADER).format(title=esc(rule.title), days=HISTORY.days)
         await self._answer(update, header, found)
 
     async def search(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = " ".join(context.args or []).strip()
         if not query:
-            await self._reply(update, texts.SEARCH_USAGE)
+            await self._reply(update, _(texts.SEARCH_USAGE))
             return
         rule = Rule(id="search", title="search", query=query)
         try:
             found = await self._matching(rule, SHOWN)
         except RuleError as exc:
-            where = texts.SEARCH_AT_COLUMN.format(column=exc.column) if exc.column else ""
-            await self._reply(update, texts.SEARCH_INVALID.format(error=esc(exc.message)) + where)
+            where = _(texts.SEARCH_AT_COLUMN).format(column=exc.column) if exc.column else ""
+            await self._reply(
+                update, _(texts.SEARCH_INVALID).format(error=esc(exc.message)) + where
+            )
             return
-        header = texts.SEARCH_HEADER.format(query=esc(query), days=HISTORY.days)
+        header = _(texts.SEARCH_HEADER).format(query=esc(query), days=HISTORY.days)
         await self._answer(update, header, found)
 
     async def _matching(self, rule: Rule, count: int) -> list[Story]:
@@ -68,17 +71,23 @@ class HistoryCommands(Handlers):
 
     async def _answer(self, update: Update, header: str, found: list[Story]) -> None:
         if not found:
-            await self._reply(update, header + texts.HISTORY_NONE)
+            await self._reply(update, header + _(texts.HISTORY_NONE))
             return
-        lines = []
-        for story in found:
-            title = esc(shorten(story.title or "(untitled)", 200))
-            link = story.link or ""
-            if link.startswith(("http://", "https://")):
-                lines.append(f'• <a href="{html.escape(link, quote=True)}">{title}</a>')
-            else:
-                lines.append(f"• {title}")
+        lines = story_lines(found)
         await self._send_lines(update, header, lines)
+
+
+def story_lines(found: list[Story]) -> list[str]:
+    """One line per story: its title, linked when the link is a web address."""
+    lines = []
+    for story in found:
+        title = esc(shorten(story.title or _(texts.UNTITLED), 200))
+        link = story.link or ""
+        if link.startswith(("http://", "https://")):
+            lines.append(f'• <a href="{html.escape(link, quote=True)}">{title}</a>')
+        else:
+            lines.append(f"• {title}")
+    return lines
 
 
 async def recent_matches(
@@ -86,19 +95,37 @@ async def recent_matches(
 ) -> list[Story]:
     """The newest stored stories since ``since`` that ``rule`` matches (its feed scope kept),
     at most ``count``; raises :class:`RuleError` for a query that cannot be read."""
+    found, _total = await preview(book, store, since, rule, count, stop_early=True)
+    return found
+
+
+async def preview(
+    book: RuleBook,
+    store: SubscriptionStore,
+    since: datetime,
+    rule: Rule,
+    count: int,
+    *,
+    stop_early: bool = False,
+) -> tuple[list[Story], int]:
+    """The newest ``count`` stored stories since ``since`` that ``rule`` matches, and how
+    many it matches in all (unless ``stop_early``: then the count is of those returned)."""
     alone = RuleBook([replace(rule, notify=())], book.lexicon, book.feed_tags)
     stories = await store.recent_stories(since, SCANNED)
 
-    def scan() -> list[Story]:
+    def scan() -> tuple[list[Story], int]:
         # Newest published first; the undated last, newest seen first.
         oldest = datetime.min.replace(tzinfo=UTC)
         stories.sort(key=lambda s: s.published or oldest, reverse=True)
-        found = []
+        found: list[Story] = []
+        total = 0
         for story in stories:
             if alone.matcher.match(story):
-                found.append(story)
-                if len(found) >= count:
+                total += 1
+                if len(found) < count:
+                    found.append(story)
+                elif stop_early:
                     break
-        return found
+        return found, total
 
     return await asyncio.to_thread(scan)

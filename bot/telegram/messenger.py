@@ -41,6 +41,7 @@ from bot.core.errors import (
 from bot.core.render import Action
 from bot.telegram import texts
 from bot.telegram.buttons import alert_keyboard
+from bot.telegram.i18n import SOURCE, _, speaking
 
 log = logging.getLogger(__name__)
 # PTB logs the raw body of every answer that is not JSON (a proxy's HTML error page) at ERROR,
@@ -130,11 +131,14 @@ class TelegramMessenger:
         *,
         silent: bool = False,
         link_preview: bool = False,
+        language: str | None = None,
     ) -> int | None:
         if not TARGET_RE.match(chat):
             # e.g. alerts queued for the console before a token was configured
             raise ChatUnavailable(chat, "not a Telegram chat")
         base, topic = split_target(chat)
+        with speaking(language or SOURCE):
+            keyboard = alert_keyboard(actions)
         try:
             message = await self.bot.send_message(
                 chat_id=chat_id(base),
@@ -143,7 +147,7 @@ class TelegramMessenger:
                 parse_mode=ParseMode.HTML if html is not None else None,
                 link_preview_options=LinkPreviewOptions(is_disabled=not link_preview),
                 disable_notification=silent,
-                reply_markup=alert_keyboard(actions),
+                reply_markup=keyboard,
                 read_timeout=self.send_timeout,
             )
         except TelegramError as exc:
@@ -164,7 +168,7 @@ class TelegramMessenger:
             try:
                 await self.bot.send_message(
                     chat_id=admin,
-                    text=texts.ADMIN_NOTICE.format(text=html.escape(text)),
+                    text=_(texts.ADMIN_NOTICE).format(text=html.escape(text)),
                     parse_mode=ParseMode.HTML,
                 )
             except TelegramError as exc:

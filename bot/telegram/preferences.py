@@ -24,6 +24,7 @@ from bot.core.digest import (
 from bot.settings import parse_duration
 from bot.telegram import texts
 from bot.telegram.handlers import Handlers, did_you_mean, esc, suggest, when
+from bot.telegram.i18n import LANGUAGES, _, language
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,11 @@ def _local(prefs: ChatPrefs, now: datetime) -> str:
 
 def _describe(digest: Digest, prefs: ChatPrefs) -> str:
     if digest.period == "hourly":
-        return texts.DIGEST_HOURLY
+        return _(texts.DIGEST_HOURLY)
     if digest.period == "daily":
         at = (digest.at or DEFAULT_DAILY_AT).strftime("%H:%M")
-        return texts.DIGEST_DAILY.format(at=at, tz=esc(prefs.tz_name))
-    return texts.DIGEST_OFF
+        return _(texts.DIGEST_DAILY).format(at=at, tz=esc(prefs.tz_name))
+    return _(texts.DIGEST_OFF)
 
 
 class PreferenceCommands(Handlers):
@@ -79,19 +80,19 @@ class PreferenceCommands(Handlers):
     async def mute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         args = context.args or []
         if not args:
-            await self._reply(update, texts.MUTE_USAGE)
+            await self._reply(update, _(texts.MUTE_USAGE))
             return
         duration = args[1] if len(args) > 1 else "24h"
         try:
             length = parse_duration(duration)
         except ValueError:
-            await self._reply(update, texts.BAD_DURATION.format(value=esc(duration)))
+            await self._reply(update, _(texts.BAD_DURATION).format(value=esc(duration)))
             return
         await self._set_mute(update, context, args[0], self.clock() + length)
 
     async def unmute(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not context.args:
-            await self._reply(update, texts.UNMUTE_USAGE)
+            await self._reply(update, _(texts.UNMUTE_USAGE))
             return
         await self._set_mute(update, context, context.args[0], None)
 
@@ -109,20 +110,20 @@ class PreferenceCommands(Handlers):
         wanted = target.strip().lower()
         if wanted == "all":
             await self.store.mute(chat, None, until, now)
-            text = texts.MUTED_ALL if until else texts.UNMUTED_ALL
+            text = _(texts.MUTED_ALL) if until else _(texts.UNMUTED_ALL)
             until_text = when(until, await self._prefs(chat)) if until else ""
             await self._reply(update, text.format(until=until_text))
             return
         reaching = await self._rules_reaching(chat)
         if wanted not in reaching:
-            answer = texts.NOT_SUBSCRIBED.format(id=esc(wanted))
+            answer = _(texts.NOT_SUBSCRIBED).format(id=esc(wanted))
             answer += did_you_mean(suggest(wanted, list(reaching)))
             await self._reply(update, answer)
             return
         await self.store.mute(chat, wanted, until, now)
         rule = self.rules().by_id.get(wanted)
         title = esc(rule.title if rule else wanted)
-        text = texts.MUTED if until else texts.UNMUTED
+        text = _(texts.MUTED) if until else _(texts.UNMUTED)
         until_text = when(until, await self._prefs(chat)) if until else ""
         await self._reply(update, text.format(title=title, until=until_text))
 
@@ -131,26 +132,26 @@ class PreferenceCommands(Handlers):
     async def digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         args = context.args or []
         if len(args) < 2:
-            await self._reply(update, texts.DIGEST_USAGE)
+            await self._reply(update, _(texts.DIGEST_USAGE))
             return
         target, period = args[0].strip().lower(), args[1].strip().lower()
         if period not in PERIODS:
-            await self._reply(update, texts.BAD_PERIOD.format(value=esc(args[1])))
+            await self._reply(update, _(texts.BAD_PERIOD).format(value=esc(args[1])))
             return
         at = None
         if period == "daily" and len(args) > 2:
             try:
                 at = parse_clock(args[2])
             except ValueError:
-                await self._reply(update, texts.BAD_TIME.format(value=esc(args[2])))
+                await self._reply(update, _(texts.BAD_TIME).format(value=esc(args[2])))
                 return
         title = None
         if target != "all":
             rule = self.rules().by_id.get(target)
             if rule is None:
-                answer = texts.UNKNOWN_RULE.format(id=esc(target))
+                answer = _(texts.UNKNOWN_RULE).format(id=esc(target))
                 answer += did_you_mean(suggest(target, [r.id for r in self.rules().rules]))
-                await self._reply(update, answer + texts.SEE_RULES)
+                await self._reply(update, answer + _(texts.SEE_RULES))
                 return
             title = rule.title
         if not await self._may_manage(update, context):
@@ -162,9 +163,11 @@ class PreferenceCommands(Handlers):
         )
         described = _describe(choice, await self._prefs(chat))
         if title is None:
-            await self._reply(update, texts.DIGEST_SET_ALL.format(digest=described))
+            await self._reply(update, _(texts.DIGEST_SET_ALL).format(digest=described))
         else:
-            await self._reply(update, texts.DIGEST_SET.format(title=esc(title), digest=described))
+            await self._reply(
+                update, _(texts.DIGEST_SET).format(title=esc(title), digest=described)
+            )
         log.info("chat %s: digest for %s set to %s %s", chat, target, period, at or "")
 
     async def quiet(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -172,7 +175,7 @@ class PreferenceCommands(Handlers):
         chat = self._chat(update)
         if not args:
             prefs = await self._prefs(chat)
-            await self._reply(update, texts.QUIET_USAGE.format(tz=esc(prefs.tz_name)))
+            await self._reply(update, _(texts.QUIET_USAGE).format(tz=esc(prefs.tz_name)))
             return
         text = "".join(args)
         window = None
@@ -180,18 +183,18 @@ class PreferenceCommands(Handlers):
             try:
                 window = parse_quiet(text)
             except ValueError:
-                await self._reply(update, texts.BAD_QUIET.format(value=esc(text)))
+                await self._reply(update, _(texts.BAD_QUIET).format(value=esc(text)))
                 return
         if not await self._may_manage(update, context):
             return
         await self.store.set_quiet(chat, window, self.clock())
         if window is None:
-            await self._reply(update, texts.QUIET_OFF)
+            await self._reply(update, _(texts.QUIET_OFF))
             return
         prefs = await self._prefs(chat)
         await self._reply(
             update,
-            texts.QUIET_SET.format(
+            _(texts.QUIET_SET).format(
                 window=window.describe(), tz=esc(prefs.tz_name), end=window.end.strftime("%H:%M")
             ),
         )
@@ -203,12 +206,13 @@ class PreferenceCommands(Handlers):
         if not args:
             prefs = await self._prefs(chat)
             await self._reply(
-                update, texts.TIMEZONE_USAGE.format(tz=esc(prefs.tz_name), local=_local(prefs, now))
+                update,
+                _(texts.TIMEZONE_USAGE).format(tz=esc(prefs.tz_name), local=_local(prefs, now)),
             )
             return
         name, close = find_timezone(" ".join(args))
         if name is None:
-            answer = texts.UNKNOWN_TIMEZONE.format(value=esc(" ".join(args)))
+            answer = _(texts.UNKNOWN_TIMEZONE).format(value=esc(" ".join(args)))
             await self._reply(update, answer + did_you_mean(close))
             return
         if not await self._may_manage(update, context):
@@ -216,7 +220,7 @@ class PreferenceCommands(Handlers):
         await self.store.set_timezone(chat, None if name == "UTC" else name, now)
         prefs = await self._prefs(chat)
         await self._reply(
-            update, texts.TIMEZONE_SET.format(tz=esc(prefs.tz_name), local=_local(prefs, now))
+            update, _(texts.TIMEZONE_SET).format(tz=esc(prefs.tz_name), local=_local(prefs, now))
         )
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -224,26 +228,28 @@ class PreferenceCommands(Handlers):
         now = self.clock()
         prefs = await self._prefs(chat)
         chat_muted, subscriptions, mutes = await self.store.chat_settings(chat, now)
-        lines = [texts.SETTINGS_TIMEZONE.format(tz=esc(prefs.tz_name), local=_local(prefs, now))]
+        lines = [_(texts.SETTINGS_TIMEZONE).format(tz=esc(prefs.tz_name), local=_local(prefs, now))]
         if prefs.quiet is not None:
             lines.append(
-                texts.SETTINGS_QUIET.format(
+                _(texts.SETTINGS_QUIET).format(
                     window=prefs.quiet.describe(), end=prefs.quiet.end.strftime("%H:%M")
                 )
             )
         else:
-            lines.append(texts.SETTINGS_NO_QUIET)
+            lines.append(_(texts.SETTINGS_NO_QUIET))
         lines.append(
-            texts.SETTINGS_DIGEST.format(digest=_describe(prefs.digest_for(ALL_RULES), prefs))
+            _(texts.SETTINGS_DIGEST).format(digest=_describe(prefs.digest_for(ALL_RULES), prefs))
         )
         if chat_muted is not None:
-            lines.append(texts.SETTINGS_MUTED.format(until=when(chat_muted, prefs)))
+            lines.append(_(texts.SETTINGS_MUTED).format(until=when(chat_muted, prefs)))
+        how = "" if prefs.language else _(texts.LANGUAGE_FROM_TELEGRAM)
+        lines.append(_(texts.SETTINGS_LANGUAGE).format(name=LANGUAGES[language()], how=how))
         book = self.rules()
         reaching = await self._rules_reaching(chat)
         topics = list(dict.fromkeys([*subscriptions, *reaching]))
-        lines.append(texts.SETTINGS_TOPICS)
+        lines.append(_(texts.SETTINGS_TOPICS))
         if not topics:
-            lines.append(texts.SETTINGS_NO_TOPICS)
+            lines.append(_(texts.SETTINGS_NO_TOPICS))
         for rule_id in topics:
             rule = book.by_id.get(rule_id)
             extra = []
@@ -252,17 +258,17 @@ class PreferenceCommands(Handlers):
                 extra.append(_describe(own, prefs))
             if rule_id in mutes:
                 extra.append(
-                    texts.MUTED_UNTIL.format(until=when(mutes[rule_id], prefs)).strip(" ()")
+                    _(texts.MUTED_UNTIL).format(until=when(mutes[rule_id], prefs)).strip(" ()")
                 )
             if rule_id not in subscriptions:
-                extra.append(texts.SETTINGS_BY_CONFIG.strip(" ()"))
+                extra.append(_(texts.SETTINGS_BY_CONFIG).strip(" ()"))
             lines.append(
-                texts.SETTINGS_TOPIC.format(
+                _(texts.SETTINGS_TOPIC).format(
                     mark="✅",
                     id=esc(rule_id),
                     title=esc(rule.title if rule else "?"),
                     extra=f" ({'; '.join(extra)})" if extra else "",
                 )
             )
-        lines.append(texts.SETTINGS_FOOTER)
-        await self._send_lines(update, texts.SETTINGS_HEADER, lines)
+        lines.append(_(texts.SETTINGS_FOOTER))
+        await self._send_lines(update, _(texts.SETTINGS_HEADER), lines)

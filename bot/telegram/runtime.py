@@ -26,6 +26,7 @@ from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, C
 from bot.core.errors import ConfigError, Problem, TransientDeliveryError
 from bot.core.render import Action
 from bot.telegram.commands import Commands
+from bot.telegram.i18n import LANGUAGES, SOURCE, speaking
 from bot.telegram.messenger import TelegramMessenger, map_error
 
 log = logging.getLogger(__name__)
@@ -198,12 +199,19 @@ class TelegramRuntime:
         me = self.application.bot
         log.info("connected to Telegram as @%s", me.username)
         try:
-            await me.set_my_commands(self.commands.menu())
-            # The admins' own chats show the admin commands too (a scope per chat).
-            for admin in self.admins:
-                await me.set_my_commands(
-                    self.commands.menu(admin=True), scope=BotCommandScopeChat(admin)
-                )
+            # A menu per language (Telegram shows the one of the user's language_code, else
+            # the default); the admins' own chats show the admin commands too (a scope per
+            # chat, in the bot's default language).
+            for code in LANGUAGES:
+                with speaking(code):
+                    await me.set_my_commands(
+                        self.commands.menu(), language_code=None if code == SOURCE else code
+                    )
+            with speaking(self.commands.language):
+                for admin in self.admins:
+                    await me.set_my_commands(
+                        self.commands.menu(admin=True), scope=BotCommandScopeChat(admin)
+                    )
         except TelegramError as exc:
             log.warning("could not set the command menu: %s", exc)
         self.ready.set()
@@ -296,11 +304,18 @@ class _ReadyMessenger:
         *,
         silent: bool = False,
         link_preview: bool = False,
+        language: str | None = None,
     ) -> int | None:
         if not self.runtime.ready.is_set():
             raise TransientDeliveryError(chat, "not connected to Telegram yet")
         return await self.inner.send(
-            chat, html, plain, actions, silent=silent, link_preview=link_preview
+            chat,
+            html,
+            plain,
+            actions,
+            silent=silent,
+            link_preview=link_preview,
+            language=language,
         )
 
     async def resolve(self, name: str) -> str | None:

@@ -20,6 +20,7 @@ from bot.core.rules import Rule
 from bot.telegram import buttons, texts
 from bot.telegram.handlers import Handlers, did_you_mean, esc, plain, suggest, when
 from bot.telegram.history import HISTORY, recent_matches
+from bot.telegram.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def topics_and_channel(args: Sequence[str]) -> tuple[list[str], str | None, str 
     topics, never the channel @karabakh."""
     channels = [a for a in args if a.startswith("@")]
     if len(channels) > 1:
-        return [], None, texts.ONE_CHANNEL
+        return [], None, _(texts.ONE_CHANNEL)
     ids: list[str] = []
     for arg in args:
         if arg.startswith("@"):
@@ -41,14 +42,14 @@ def topics_and_channel(args: Sequence[str]) -> tuple[list[str], str | None, str 
             if wanted and wanted not in ids:
                 ids.append(wanted)
     if len(ids) > MAX_TOPICS:
-        return [], None, texts.TOO_MANY_TOPICS.format(most=MAX_TOPICS)
+        return [], None, _(texts.TOO_MANY_TOPICS).format(most=MAX_TOPICS)
     return ids, (channels[0] if channels else None), None
 
 
 def _rule_line(rule: Rule, mine: set[str]) -> str:
     """A topic in a list: followed (✅) or not, its id and its title."""
     mark = "✅" if rule.id in mine else "▫️"
-    return texts.RULE_LINE.format(mark=mark, id=esc(rule.id), title=esc(rule.title))
+    return _(texts.RULE_LINE).format(mark=mark, id=esc(rule.id), title=esc(rule.title))
 
 
 CARD_EXAMPLES = 3
@@ -66,16 +67,16 @@ class SubscriptionCommands(Handlers):
             # A deep link t.me/<bot>?start=<rule> subscribes straight away.
             await self._subscribe(update, context, [context.args[0]])
             return
-        await self._reply(update, texts.WELCOME)
+        await self._reply(update, _(texts.WELCOME))
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._reply(update, texts.HELP)
+        await self._reply(update, _(texts.HELP))
 
     RULES_PER_PAGE = 8
 
     async def list_rules(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not [r for r in self.rules().rules if r.subscribable]:
-            await self._reply(update, texts.NO_RULES)
+            await self._reply(update, _(texts.NO_RULES))
             return
         if context.args:  # /rules drone: a search
             await self._search_rules(update, " ".join(context.args))
@@ -95,9 +96,9 @@ class SubscriptionCommands(Handlers):
             if all(w in f"{r.id} {r.title} {r.description} {r.category}".casefold() for w in words)
         ]
         if not found:
-            answer = texts.RULES_NONE_FOUND.format(wanted=esc(wanted))
+            answer = _(texts.RULES_NONE_FOUND).format(wanted=esc(wanted))
             answer += did_you_mean(suggest(wanted.replace(" ", "-"), [r.id for r in rules]))
-            await self._reply(update, answer + texts.SEE_RULES)
+            await self._reply(update, answer + _(texts.SEE_RULES))
             return
         mine = set(await self.store.subscriptions_of(self._chat(update)))
         lines = []
@@ -107,14 +108,14 @@ class SubscriptionCommands(Handlers):
                 line += f" · <i>{esc(shorten(r.description, 80))}</i>"
             lines.append(line)
         if len(found) > self.SEARCH_SHOWN:
-            lines.append(texts.RULES_MORE_FOUND.format(more=len(found) - self.SEARCH_SHOWN))
-        header = texts.RULES_FOUND.format(count=len(found), wanted=esc(wanted))
+            lines.append(_(texts.RULES_MORE_FOUND).format(more=len(found) - self.SEARCH_SHOWN))
+        header = _(texts.RULES_FOUND).format(count=len(found), wanted=esc(wanted))
         await self._send_lines(update, header, lines)
 
     async def rule_card(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/rule id: what a topic covers, whether this chat follows it, and how to share it."""
         if not context.args:
-            await self._reply(update, texts.RULE_USAGE)
+            await self._reply(update, _(texts.RULE_USAGE))
             return
         rule, problem = self._find(context.args[0])
         if rule is None:
@@ -127,23 +128,23 @@ class SubscriptionCommands(Handlers):
             self.rules(), self.store, self.clock() - HISTORY, rule, CARD_EXAMPLES
         )
         examples = "".join(
-            texts.RULE_EXAMPLE.format(title=esc(shorten(story.title, 120))) for story in recent
+            _(texts.RULE_EXAMPLE).format(title=esc(shorten(story.title, 120))) for story in recent
         )
-        text = texts.RULE_CARD.format(
+        text = _(texts.RULE_CARD).format(
             title=esc(rule.title),
             id=esc(rule.id),
-            description=esc(rule.description) if rule.description else texts.RULE_NO_DESCRIPTION,
-            state=texts.RULE_FOLLOWED if follows else texts.RULE_NOT_FOLLOWED,
+            description=esc(rule.description) if rule.description else _(texts.RULE_NO_DESCRIPTION),
+            state=_(texts.RULE_FOLLOWED) if follows else _(texts.RULE_NOT_FOLLOWED),
             link=esc(link),
-            examples=texts.RULE_EXAMPLES.format(days=HISTORY.days) + examples if recent else "",
+            examples=_(texts.RULE_EXAMPLES).format(days=HISTORY.days) + examples if recent else "",
         )
         if follows:
             row = buttons.alert_row(rule.id, "", buttons.Row.NORMAL)
         else:  # once pressed, the card's buttons act as an alert's (mute, unsubscribe, undo)
-            label = texts.BUTTON_NOT_FOLLOWING.format(title=shorten(rule.title, 40))
+            label = _(texts.BUTTON_NOT_FOLLOWING).format(title=shorten(rule.title, 40))
             row = [InlineKeyboardButton(label, callback_data=buttons.data("subscribe", rule.id))]
         share = InlineKeyboardButton(
-            texts.BUTTON_SHARE, url=f"https://t.me/share/url?url={quote(link, safe='')}"
+            _(texts.BUTTON_SHARE), url=f"https://t.me/share/url?url={quote(link, safe='')}"
         )
         await self._reply(update, text, InlineKeyboardMarkup([row, [share]]))
 
@@ -162,14 +163,14 @@ class SubscriptionCommands(Handlers):
         lines = []
         for n, r in enumerate(shown):
             if grouped and (n == 0 or shown[n - 1].category != r.category):
-                lines.append(texts.RULES_CATEGORY.format(category=esc(r.category or "-")))
+                lines.append(_(texts.RULES_CATEGORY).format(category=esc(r.category or "-")))
             lines.append(_rule_line(r, mine))
         rows = [
             [
                 InlineKeyboardButton(
-                    (texts.BUTTON_FOLLOWING if r.id in mine else texts.BUTTON_NOT_FOLLOWING).format(
-                        title=shorten(r.title, 40)
-                    ),
+                    (
+                        _(texts.BUTTON_FOLLOWING) if r.id in mine else _(texts.BUTTON_NOT_FOLLOWING)
+                    ).format(title=shorten(r.title, 40)),
                     callback_data=buttons.data(
                         "unsubscribe" if r.id in mine else "subscribe", r.id, page
                     ),
@@ -181,22 +182,24 @@ class SubscriptionCommands(Handlers):
         if page > 0:
             nav.append(
                 InlineKeyboardButton(
-                    texts.BUTTON_PREVIOUS, callback_data=buttons.page_data(page - 1)
+                    _(texts.BUTTON_PREVIOUS), callback_data=buttons.page_data(page - 1)
                 )
             )
         if page < pages - 1:
             nav.append(
-                InlineKeyboardButton(texts.BUTTON_NEXT, callback_data=buttons.page_data(page + 1))
+                InlineKeyboardButton(
+                    _(texts.BUTTON_NEXT), callback_data=buttons.page_data(page + 1)
+                )
             )
         if nav:
             rows.append(nav)
-        text = texts.RULES_PAGE.format(page=page + 1, pages=pages) + "\n".join(lines)
+        text = _(texts.RULES_PAGE).format(page=page + 1, pages=pages) + "\n".join(lines)
         return text, InlineKeyboardMarkup(rows)
 
     async def subscribe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ids, channel, problem = topics_and_channel(context.args or [])
         if problem is not None or not ids:
-            await self._reply(update, problem or texts.SUBSCRIBE_USAGE)
+            await self._reply(update, problem or _(texts.SUBSCRIBE_USAGE))
             return
         await self._note_chat(update)
         await self._subscribe(update, context, ids, channel)
@@ -219,14 +222,14 @@ class SubscriptionCommands(Handlers):
             me = await context.bot.get_chat_member(chat.id, context.bot.id)
         except TelegramError as exc:
             log.info("cannot check channel %s: %s", name, exc)
-            await self._reply(update, texts.CHANNEL_UNKNOWN.format(channel=esc(name)))
+            await self._reply(update, _(texts.CHANNEL_UNKNOWN).format(channel=esc(name)))
             return None
         admin = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
         if member is None or member.status not in admin:
-            await self._reply(update, texts.CHANNEL_ADMINS_ONLY.format(channel=esc(name)))
+            await self._reply(update, _(texts.CHANNEL_ADMINS_ONLY).format(channel=esc(name)))
             return None
         if me.status != ChatMemberStatus.ADMINISTRATOR:
-            await self._reply(update, texts.CHANNEL_BOT_NOT_ADMIN.format(channel=esc(name)))
+            await self._reply(update, _(texts.CHANNEL_BOT_NOT_ADMIN).format(channel=esc(name)))
             return None
         await self.store.set_chat_status(
             str(chat.id), ChatStatus.ACTIVE, self.clock(), kind=chat.type, title=chat.title or name
@@ -246,7 +249,7 @@ class SubscriptionCommands(Handlers):
         for rule_id in rule_ids:
             rule, problem = self._find(rule_id)
             if rule is None:
-                problems[rule_id] = (problem or "").removesuffix(texts.SEE_RULES)
+                problems[rule_id] = (problem or "").removesuffix(_(texts.SEE_RULES))
             else:
                 found.setdefault(rule.id, rule)
         lines: list[str] = []
@@ -258,24 +261,24 @@ class SubscriptionCommands(Handlers):
             for rule in found.values():
                 created = await self.store.subscribe(chat, rule.id, self.clock())
                 if name is not None:
-                    done, again = texts.CHANNEL_SUBSCRIBED, texts.CHANNEL_ALREADY_SUBSCRIBED
+                    done, again = _(texts.CHANNEL_SUBSCRIBED), _(texts.CHANNEL_ALREADY_SUBSCRIBED)
                 else:
-                    done, again = texts.SUBSCRIBED, texts.ALREADY_SUBSCRIBED
+                    done, again = _(texts.SUBSCRIBED), _(texts.ALREADY_SUBSCRIBED)
                 template = done if created else again
                 lines.append(template.format(title=esc(rule.title), channel=esc(name)))
                 if created:
                     log.info("chat %s subscribed to %s", chat, rule.id)
         lines.extend(problems.values())
         if problems:
-            lines[-1] += texts.SEE_RULES
+            lines[-1] += _(texts.SEE_RULES)
             if channel is None and len(rule_ids) > 1:
-                lines.append(texts.CHANNEL_HINT)
+                lines.append(_(texts.CHANNEL_HINT))
         await self._reply(update, "\n".join(lines))
 
     async def unsubscribe(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ids, channel, problem = topics_and_channel(context.args or [])
         if problem is not None or not ids:
-            await self._reply(update, problem or texts.UNSUBSCRIBE_USAGE)
+            await self._reply(update, problem or _(texts.UNSUBSCRIBE_USAGE))
             return
         target = await self._target(update, context, channel)
         if target is None:
@@ -287,14 +290,15 @@ class SubscriptionCommands(Handlers):
             if await self.store.unsubscribe(chat, wanted):
                 rule = self.rules().by_id.get(wanted)
                 title = esc(rule.title if rule else wanted)
-                template = texts.CHANNEL_UNSUBSCRIBED if name else texts.UNSUBSCRIBED
+                template = _(texts.CHANNEL_UNSUBSCRIBED) if name else _(texts.UNSUBSCRIBED)
                 lines.append(template.format(title=title, channel=esc(name)))
                 log.info("chat %s unsubscribed from %s", chat, wanted)
                 continue
             if theirs is None:
                 theirs = await self.store.subscriptions_of(chat)
             lines.append(
-                texts.NOT_SUBSCRIBED.format(id=esc(wanted)) + did_you_mean(suggest(wanted, theirs))
+                _(texts.NOT_SUBSCRIBED).format(id=esc(wanted))
+                + did_you_mean(suggest(wanted, theirs))
             )
         await self._reply(update, "\n".join(lines))
 
@@ -302,21 +306,21 @@ class SubscriptionCommands(Handlers):
         chat = self._chat(update)
         chat_muted, subscriptions, mutes = await self.store.chat_settings(chat, self.clock())
         if not subscriptions:
-            await self._reply(update, texts.MINE_EMPTY)
+            await self._reply(update, _(texts.MINE_EMPTY))
             return
         prefs = await self._prefs(chat)
         book = self.rules()
         lines = []
         for rule_id in subscriptions:
             rule = book.by_id.get(rule_id)
-            title = esc(rule.title) if rule else texts.RULE_GONE
-            line = texts.RULE_LINE.format(mark="✅", id=esc(rule_id), title=title)
+            title = esc(rule.title) if rule else _(texts.RULE_GONE)
+            line = _(texts.RULE_LINE).format(mark="✅", id=esc(rule_id), title=title)
             if rule_id in mutes:
-                line += texts.MUTED_UNTIL.format(until=when(mutes[rule_id], prefs))
+                line += _(texts.MUTED_UNTIL).format(until=when(mutes[rule_id], prefs))
             lines.append(line)
-        header = texts.MINE_HEADER
+        header = _(texts.MINE_HEADER)
         if chat_muted is not None:
-            header = texts.MINE_ALL_MUTED.format(until=when(chat_muted, prefs)) + header
+            header = _(texts.MINE_ALL_MUTED).format(until=when(chat_muted, prefs)) + header
         await self._send_lines(update, header, lines)
 
     # -- buttons ------------------------------------------------------------------------
@@ -326,38 +330,40 @@ class SubscriptionCommands(Handlers):
         chat = update.effective_chat
         if query is None or query.data is None or chat is None:
             return
-        kind, rule, page = buttons.parse(query.data, self.rules().rules)
         chat_id = self._chat(update)  # the forum topic, if the buttons are in one
+        book = self.rules()
+        own = (w for w in book.watches.values() if chat_id in w.notify)
+        kind, rule, page = buttons.parse(query.data, (*book.rules, *own))
         if kind == "page":
             text, keyboard = await self._rules_page(chat_id, page or 0)
             await query.answer()
             await self._edit(update, text, keyboard)
             return
         if rule is None or kind == "unknown":
-            await query.answer(texts.BUTTON_GONE, show_alert=True)
+            await query.answer(_(texts.BUTTON_GONE), show_alert=True)
             return
         if not await self._may_manage(update, context, quietly=True):
-            await query.answer(plain(texts.GROUP_ADMINS_ONLY), show_alert=True)
+            await query.answer(plain(_(texts.GROUP_ADMINS_ONLY)), show_alert=True)
             return
         now = self.clock()
         until_text = ""
         changed = True
         if kind == "subscribe":
             created = await self.store.subscribe(chat_id, rule.id, now)
-            answer = texts.SUBSCRIBED if created else texts.ALREADY_SUBSCRIBED
+            answer = _(texts.SUBSCRIBED) if created else _(texts.ALREADY_SUBSCRIBED)
         elif kind == "unsubscribe":
             removed = await self.store.unsubscribe(chat_id, rule.id)
-            answer = texts.UNSUBSCRIBED if removed else texts.NOT_SUBSCRIBED
+            answer = _(texts.UNSUBSCRIBED) if removed else _(texts.NOT_SUBSCRIBED)
         elif kind == "unmute":  # the undo of a mute under an alert
             await self.store.mute(chat_id, rule.id, None, now)
-            answer = texts.UNMUTED
+            answer = _(texts.UNMUTED)
         else:  # mute, from under an alert: for 24 hours
             until = now + timedelta(hours=24)
-            if rule.id in await self._rules_reaching(chat_id):
+            if chat_id in rule.notify or rule.id in await self._rules_reaching(chat_id):
                 await self.store.mute(chat_id, rule.id, until, now)
-                answer = texts.MUTED
+                answer = _(texts.MUTED)
             else:
-                answer, changed = texts.NOT_SUBSCRIBED, False
+                answer, changed = _(texts.NOT_SUBSCRIBED), False
             until_text = when(until, await self._prefs(chat_id))
         await query.answer(
             plain(answer.format(title=esc(rule.title), id=esc(rule.id), until=until_text))

@@ -11,6 +11,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("rule", "What a topic covers, and its link: /rule <id>"),
     ("latest", "A topic's latest stories: /latest <id> [n]"),
     ("search", "Search the last days' stories: /search <query>"),
+    ("watch", "Alerts for your own query: /watch <query>"),
+    ("watches", "Your watches: list, edit, pause, delete"),
     ("subscribe", "Subscribe to a topic: /subscribe <rule>"),
     ("unsubscribe", "Stop a topic: /unsubscribe <rule>"),
     ("mine", "Your subscriptions"),
@@ -19,6 +21,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("digest", "Bundle alerts: /digest <rule|all> off|hourly|daily [HH:MM]"),
     ("quiet", "No alerts at night: /quiet 23:00-07:00 or off"),
     ("timezone", "Your time zone: /timezone Europe/Istanbul"),
+    ("language", "The bot's language: /language [en|ru|tr|az|auto]"),
     ("settings", "Everything set for this chat"),
     ("help", "How to use this bot"),
 ]
@@ -41,6 +44,8 @@ HELP = (
     "/latest <i>id</i> [<i>n</i>]: a topic's latest stories\n"
     "/search <i>query</i>: the last days' stories matching a query "
     '(<code>Shusha OR Şuşa</code>, <code>"Zangezur corridor"</code>)\n'
+    "/watch <i>query</i>: alerts for your own query, after a preview of what it finds\n"
+    "/watches: your watches, to edit, pause or delete\n"
     "/subscribe <i>rule</i> [<i>rule</i> ...]: get alerts for topics\n"
     "/subscribe <i>rule</i> @<i>channel</i>: send them to a channel you administer\n"
     "/unsubscribe <i>rule</i> [<i>rule</i> ...]: stop them\n"
@@ -52,6 +57,7 @@ HELP = (
     "/quiet <i>23:00-07:00</i>|off: hold alerts at night; they arrive as one digest when the "
     "quiet hours end\n"
     "/timezone <i>Europe/Istanbul</i>: the time zone for quiet hours and digests\n"
+    "/language [<i>en|ru|tr|az|auto</i>]: the language I write in here\n"
     "/settings: everything set for this chat\n"
     "/help: this message\n\n"
     "Alerts come with buttons to mute a topic for 24 hours or to unsubscribe."
@@ -196,4 +202,71 @@ SETTINGS_BY_CONFIG = " (set by the bot's configuration)"
 SLOW_DOWN = (
     "🐢 That is a lot of commands at once. I'll answer again in a minute; alerts are not affected."
 )
+WATCH_USAGE = (
+    "Watch what? Send <code>/watch</code> and a query, e.g. "
+    '<code>/watch Shusha OR Şuşa</code> or <code>/watch "Zangezur corridor"</code>.'
+)
+WATCH_PREVIEW = (
+    "<b>Watch</b> <code>{query}</code>\n"
+    "In the last {days} days it found {count} stories, the latest:\n"
+)
+WATCH_PREVIEW_NONE = (
+    "<b>Watch</b> <code>{query}</code>\n"
+    "Nothing in the last {days} days matches it yet; new stories that do will reach you."
+)
+WATCH_CONFIRM = "Alert this chat to new stories like these?"
+BUTTON_WATCH_CONFIRM = "✅ Watch it"
+BUTTON_WATCH_CANCEL = "✖ Cancel"
+WATCH_CREATED = "👁 Watching <code>{query}</code> as watch {number}. /watches lists yours."
+WATCH_CANCELLED = "Fine, nothing is watched."
+WATCH_EXPIRED = "That preview has expired: send the /watch command again."
+WATCH_DUPLICATE = "This chat already watches <code>{query}</code> (watch {number})."
+WATCH_LIMIT = (
+    "This chat has {count} watches, the most this bot allows; delete one in /watches first."
+)
+WATCHES_OFF = "Personal watches are turned off on this bot; /rules lists the shared topics."
+WATCHES_HEADER = "<b>Watches of this chat</b> ({count} of at most {limit})\n"
+WATCH_LINE = "{mark} <b>{number}</b> <code>{query}</code>"
+WATCHES_EMPTY = (
+    "This chat watches nothing yet. Send <code>/watch</code> and a query, e.g. "
+    "<code>/watch Shusha OR Şuşa</code>."
+)
+WATCHES_FOOTER = (
+    "\nChange one with <code>/watches edit N new query</code>, "
+    "<code>/watches pause N</code>, <code>/watches resume N</code> or "
+    "<code>/watches delete N</code>, or tap below."
+)
+WATCHES_USAGE = (
+    "Send <code>/watches</code> for the list, or <code>/watches edit N new query</code>, "
+    "<code>/watches pause N</code>, <code>/watches resume N</code>, "
+    "<code>/watches delete N</code>."
+)
+WATCH_UNKNOWN = "This chat has no watch {number}; /watches lists them."
+WATCH_UPDATED = "✏️ Watch {number} now looks for <code>{query}</code>."
+WATCH_PAUSED = "⏸ Watch {number} is paused."
+WATCH_RESUMED = "▶️ Watch {number} is back on."
+WATCH_DELETED = "🗑 Watch {number} is deleted."
+WATCH_EXPORT = (
+    "Watch {number} as a shared rule, for a file in <code>rules/</code>:\n<pre>{yaml}</pre>"
+)
+BUTTON_WATCH_PAUSE = "⏸ {number}"
+BUTTON_WATCH_RESUME = "▶️ {number}"
+BUTTON_WATCH_DELETE = "🗑 {number}"
+BUTTON_WATCH_RESTORE = "↩ Restore watch {number}"
+LANGUAGE_CURRENT = "🌐 I write to this chat in <b>{name}</b>{how}. Choose:"
+LANGUAGE_FROM_TELEGRAM = " (your Telegram language)"
+LANGUAGE_SET = "🌐 From now on I write to this chat in <b>{name}</b>."
+LANGUAGE_AUTO = "🌐 From now on I follow each person's Telegram language here."
+BUTTON_LANGUAGE_AUTO = "🔄 Automatic"
+UNKNOWN_LANGUAGE = "I don't write {value}; I know {known}, or <code>auto</code>."
+SETTINGS_LANGUAGE = "🌐 Language: <b>{name}</b>{how}"
+MORE_RULES = "🔎 … and {more} more rules"
+ONE_MORE_RULE = "🔎 … and 1 more rule"
+UNTITLED = "(untitled)"
+CONTINUED = "(continued)"
+DIGEST_HEADING = "Digest"
+DIGEST_TITLE = "{heading}: {count} stories{counter}, times in {tz}"
+DIGEST_TITLE_ONE = "{heading}: 1 story{counter}, times in {tz}"
+DIGEST_MORE = "… and {count} more stories"
+DIGEST_ALSO = "also {rules}"
 ADMIN_NOTICE = "⚠️ <b>newsbot</b>: {text}"

@@ -4,7 +4,8 @@ See docs/rules.md for the language as users see it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Iterable, Mapping, Sequence
 
 from bot.core.rules.matcher import Matcher
 from bot.core.rules.model import DEFAULT_FIELDS, Rule, RuleError, condition
@@ -23,17 +24,58 @@ __all__ = [
 
 
 class RuleBook:
-    """The rules in force, swapped as a whole on reload so that every poll and every command
-    sees one consistent set."""
+    """The rules in force: the rule files' (:attr:`rules`, :attr:`by_id`) and the personal
+    watches (:attr:`watches`), compiled into one matcher and routed alike (:attr:`routes`).
+    Swapped as a whole when the rule files are reloaded, so that every poll and every command
+    sees one consistent set; watches come and go in place (:meth:`put_watch`), without
+    recompiling the rest."""
+
+    REBUILD_WASTE = 5_000
+    """Removed rules the matcher keeps in place before it is rebuilt."""
 
     def __init__(
         self,
         rules: Sequence[Rule],
         lexicon: Mapping[str, tuple[str, ...]] | None = None,
         feed_tags: Mapping[str, Sequence[str]] | None = None,
+        watches: Iterable[Rule] = (),
     ) -> None:
         self.rules = tuple(rules)
         self.by_id = {r.id: r for r in self.rules}
         self.lexicon = dict(lexicon or {})
+        self.watches: dict[str, Rule] = {w.id: w for w in watches if self._compiles(w)}
+        """Watches that no longer compile (a lexicon list they name is gone) are left out."""
+        self.routes: Mapping[str, Rule] = ChainMap(self.by_id, self.watches)
+        """Every rule a match can name, for the routing stage."""
         self.feed_tags: dict[str, Sequence[str]] = dict(feed_tags or {})
-        self.matcher = Matcher(self.rules, self.lexicon, feed_tags)
+        self.matcher = self._build()
+
+    def _compiles(self, rule: Rule) -> bool:
+        try:
+            condition(rule, self.lexicon)
+        except RuleError:
+            return False
+        return True
+
+    def _build(self) -> Matcher:
+        return Matcher((*self.rules, *self.watches.values()), self.lexicon, self.feed_tags)
+
+    def with_watches(self, watches: Iterable[Rule]) -> RuleBook:
+        """The same file rules with these watches (one compile)."""
+        return RuleBook(self.rules, self.lexicon, self.feed_tags, watches)
+
+    def put_watch(self, rule: Rule) -> None:
+        """Add or replace a watch. Raises :class:`RuleError` for an invalid query."""
+        condition(rule, self.lexicon)  # invalid: refused before anything changes
+        self.watches[rule.id] = rule
+        if self.matcher.can_add(rule) and self.matcher.waste < self.REBUILD_WASTE:
+            self.matcher.add(rule)
+        else:
+            self.matcher = self._build()
+
+    def drop_watch(self, rule_id: str) -> bool:
+        """Take a watch out; False if it was not in force."""
+        if self.watches.pop(rule_id, None) is None:
+            return False
+        self.matcher.remove(rule_id)
+        return True

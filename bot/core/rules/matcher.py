@@ -207,7 +207,7 @@ class AnyTerm(Program):
 
     def __init__(self, terms: tuple[Term, ...]) -> None:
         self.terms = terms
-        self.pids = frozenset(t.pid for t in terms)
+        self.pids = tuple(dict.fromkeys(t.pid for t in terms))  # smaller than a frozenset
 
     def ev(self, view: StoryView) -> bool:
         return not view.present.isdisjoint(self.pids)
@@ -390,38 +390,45 @@ class Matcher:
         self._word_pids: dict[str, tuple[int, ...]] = {}
         self._verify: dict[str, tuple[int, ...]] = {}
         self._verify_keys: set[str] = set()
-        self._by_pattern: dict[int, list[CompiledRule]] = defaultdict(list)
         self._always: list[CompiledRule] = []
         self._rules: list[CompiledRule] = []
         self._fieldsets: dict[frozenset[str], frozenset[str]] = {}
         self.by_id: dict[str, CompiledRule] = {}
+        self._lexicon = dict(lexicon or {})
+        self._feed_tags: Mapping[str, Sequence[str]] = feed_tags or {}
+        self._dead: set[int] = set()
+        """Numbers of the rules removed since construction (their slots stay, unused)."""
         rules = list(rules)
         # The fields to scan, known before compiling so that each rule's syntax tree can be
         # dropped as soon as it is compiled (10,000 trees at once would double peak memory).
         # A field named in a query is found textually; a superset is harmless.
-        fields = {f for rule in rules for f in rule.fields}
+        fields: set[str] = set()
         for rule in rules:
-            if rule.query:
-                fields.update(m.group(1) for m in _FIELD_PREFIX.finditer(rule.query))
+            fields |= _scanned_fields(rule)
         self.fields = tuple(f for f in FIELD_ORDER if f in fields)
+        by_pattern: dict[int, list[int]] = defaultdict(list)
         for rule in rules:
-            self._add(rule, condition(rule, lexicon), feed_tags or {})
-        self._pair_keys = frozenset(self._pairs)
+            compiled, trigger_pids = self._add(rule, condition(rule, lexicon))
+            for pid in trigger_pids:
+                by_pattern[pid].append(compiled.order)
+        self._pair_keys = set(self._pairs)
         self._prefix_tables = sorted(self._prefix.items())
         """(length, prefix -> patterns) by increasing length."""
-        self._exact_folded_keys = frozenset(self._spellings)
+        self._exact_folded_keys = set(self._spellings)
         # What match() needs, in flat sequences: per pattern id, the numbers of the rules it
         # triggers; per rule number, the rule's id; the rules that hold as soon as they are
         # candidates (ORs of plain terms, for every feed) and those that must be checked.
         empty: tuple[int, ...] = ()
         self._orders: list[tuple[int, ...]] = [empty] * len(self._patterns)
-        for pid, compiled_rules in self._by_pattern.items():
-            self._orders[pid] = tuple(c.order for c in compiled_rules)
+        for pid, orders in by_pattern.items():
+            self._orders[pid] = tuple(orders)
         self._always_orders = tuple(c.order for c in self._always)
         self._ids = [c.rule.id for c in self._rules]
-        self._checked = frozenset(c.order for c in self._rules if not (c.trivial and c.unscoped))
+        self._checked = {c.order for c in self._rules if not (c.trivial and c.unscoped)}
 
-    def _add(self, rule: Rule, node: Node, feed_tags: Mapping[str, Sequence[str]]) -> None:
+    def _add(self, rule: Rule, node: Node) -> tuple[CompiledRule, set[int]]:
+        """Compile one rule into the tables; returns it and its trigger patterns (empty when
+        it is always a candidate, having a regular expression among its triggers)."""
         program = self._compile(node)
         trigger = triggers(node)
         assert trigger is not None  # condition() refuses rules without one
@@ -429,7 +436,7 @@ class Matcher:
         trivial = isinstance(program, AnyTerm) and set(program.pids) == trigger_pids
         if isinstance(program, Term) and program.fields is None:
             trivial = True
-        included, excluded = _scope(rule, feed_tags)
+        included, excluded = _scope(rule, self._feed_tags)
         compiled = CompiledRule(
             len(self._rules),
             rule,
@@ -443,13 +450,102 @@ class Matcher:
         self.by_id[rule.id] = compiled
         if any(isinstance(a, Regex) for a in trigger):
             self._always.append(compiled)
-        else:
-            for pid in trigger_pids:
-                self._by_pattern[pid].append(compiled)
+            return compiled, set()
+        return compiled, trigger_pids
+
+    # -- changing the rules in place ------------------------------------------------------
+
+    def can_add(self, rule: Rule) -> bool:
+        """Whether :meth:`add` can take ``rule``: it looks only in fields already scanned (a
+        new field means scanning every story differently: build a new matcher)."""
+        return bool(self.fields) and _scanned_fields(rule) <= set(self.fields)
+
+    def add(self, rule: Rule) -> None:
+        """Compile one more rule (replacing one of the same id) without recompiling the
+        others: its patterns join the shared tables and the words they concern are forgotten
+        by the word caches, to be learned again when next met. Raises
+        :class:`~bot.core.rules.RuleError` for an invalid rule and ``ValueError`` when
+        :meth:`can_add` is false."""
+        node = condition(rule, self._lexicon)
+        if not self.can_add(rule):
+            raise ValueError(f"rule {rule.id!r} needs fields this matcher does not scan")
+        if rule.id in self.by_id:
+            self.remove(rule.id)
+        before = len(self._patterns)
+        compiled, trigger_pids = self._add(rule, node)
+        order = compiled.order
+        self._ids.append(rule.id)
+        self._orders.extend([()] * (len(self._patterns) - before))
+        for pid in trigger_pids:
+            self._orders[pid] = (*self._orders[pid], order)
+        if not trigger_pids:
+            self._always_orders = (*self._always_orders, order)
+        if not (compiled.trivial and compiled.unscoped):
+            self._checked.add(order)
+        new_lengths = False
+        for pid in range(before, len(self._patterns)):
+            pattern = self._patterns[pid]
+            first = pattern.words[0]
+            if 0 in pattern.prefixes:
+                new_lengths = new_lengths or len(first) not in dict(self._prefix_tables)
+            elif pattern.exact is None and len(pattern.words) == 2 and 1 not in pattern.prefixes:
+                self._pair_keys.add((first, pattern.words[1]))
+            elif pattern.exact is not None and len(pattern.words) == 1:
+                self._exact_folded_keys.add(first)
+        if new_lengths:
+            self._prefix_tables = sorted(self._prefix.items())
+        self._forget(_pids(compiled.program))
+
+    def remove(self, rule_id: str) -> bool:
+        """Take one rule out (False: there was none of that id). Its patterns stay in the
+        tables, triggering nothing; :attr:`waste` says how many such rules a rebuild would
+        drop."""
+        compiled = self.by_id.pop(rule_id, None)
+        if compiled is None:
+            return False
+        order = compiled.order
+        self._dead.add(order)
+        pids = _pids(compiled.program)
+        for pid in pids:
+            if order in self._orders[pid]:
+                self._orders[pid] = tuple(o for o in self._orders[pid] if o != order)
+        if order in self._always_orders:
+            self._always_orders = tuple(o for o in self._always_orders if o != order)
+            self._always.remove(compiled)
+        self._checked.discard(order)
+        self._forget(pids)
+        return True
+
+    @property
+    def waste(self) -> int:
+        """Rules removed in place since construction (their slots are kept)."""
+        return len(self._dead)
+
+    def _forget(self, pids: Iterable[int]) -> None:
+        """Drop from the word caches every word whose meaning these patterns change."""
+        known = self._known
+        drop: set[str] = set()
+        prefixes: list[str] = []
+        for pid in pids:
+            pattern = self._patterns[pid]
+            first = pattern.words[0]
+            if 0 in pattern.prefixes:
+                prefixes.append(first)
+            else:
+                drop.add(first)
+        if prefixes:
+            starts = tuple(prefixes)
+            drop.update(word for word in known if word.startswith(starts))
+        for word in drop:
+            if known.pop(word, None) is not None:
+                self._word_pids.pop(word, None)
+                self._verify.pop(word, None)
+                self._verify_keys.discard(word)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
-        return tuple(r.rule for r in self._rules)
+        dead = self._dead
+        return tuple(r.rule for r in self._rules if r.order not in dead)
 
     def compiled(self, order: int) -> CompiledRule:
         """The rule number ``order`` (in the order the rules were given)."""
@@ -739,6 +835,29 @@ def _exact_matches(pattern: Pattern, tok: FieldTokens, i: int) -> bool:
     return True
 
 
+def _scanned_fields(rule: Rule) -> set[str]:
+    """The fields a rule may look in (a field named in its query is found textually)."""
+    fields = set(rule.fields)
+    if rule.query:
+        fields.update(m.group(1) for m in _FIELD_PREFIX.finditer(rule.query))
+    return fields
+
+
+def _pids(program: Program) -> set[int]:
+    """The pattern ids a compiled program refers to."""
+    found: set[int] = set()
+    todo = [program]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Term):
+            found.add(item.pid)
+        elif isinstance(item, Nearby):
+            todo.extend((item.left, item.right))
+        else:
+            todo.extend(item.children())
+    return found
+
+
 def _fields_of(node: Node) -> frozenset[str]:
     if isinstance(node, (Atom, Regex)):
         return node.fields
@@ -768,4 +887,8 @@ def _scope(
                 names.add(item)
         return frozenset(names)
 
-    return (resolve(rule.feeds) if rule.feeds else None), resolve(rule.exclude_feeds)
+    excluded = resolve(rule.exclude_feeds) if rule.exclude_feeds else _NO_FEEDS
+    return (resolve(rule.feeds) if rule.feeds else None), excluded
+
+
+_NO_FEEDS: frozenset[str] = frozenset()
