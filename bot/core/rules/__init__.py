@@ -58,7 +58,12 @@ class RuleBook:
         return True
 
     def _build(self) -> Matcher:
-        return Matcher((*self.rules, *self.watches.values()), self.lexicon, self.feed_tags)
+        return Matcher(
+            (*self.rules, *self.watches.values()),
+            self.lexicon,
+            self.feed_tags,
+            light=self.watches.keys(),
+        )
 
     def with_watches(self, watches: Iterable[Rule]) -> RuleBook:
         """The same file rules with these watches (one compile)."""
@@ -69,7 +74,7 @@ class RuleBook:
         condition(rule, self.lexicon)  # invalid: refused before anything changes
         self.watches[rule.id] = rule
         if self.matcher.can_add(rule) and self.matcher.waste < self.REBUILD_WASTE:
-            self.matcher.add(rule)
+            self.matcher.add(rule, light=True)
         else:
             self.matcher = self._build()
 

@@ -71,9 +71,10 @@ def explain(matcher: Matcher, rule_id: str, story: Story) -> list[str]:
     compiled = matcher.by_id[rule_id]
     view = matcher.view(story)
     in_scope = compiled.applies_to(story.feed)
-    matched = in_scope and compiled.program.ev(view)
+    program = matcher.program(compiled.order)
+    matched = in_scope and program.ev(view)
     lines = [f"rule {rule_id}: {'MATCH' if matched else 'no match'}  {story.title!r}"]
     if not in_scope:
         lines.append(f"  (not applied to feed {story.feed!r}: outside the rule's feeds)")
-    lines.extend(_lines(matcher, compiled.program, view, 1))
+    lines.extend(_lines(matcher, program, view, 1))
     return lines

@@ -32,6 +32,7 @@ FIELD_ORDER = ("title", "summary", "content", "tags", "author", "link")
 _FIELD_PREFIX = re.compile(rf"\b({'|'.join(FIELD_ORDER)}):")
 _FIELD_RANK = {name: i for i, name in enumerate(FIELD_ORDER)}
 _CACHE_LIMIT = 300_000
+_PROGRAM_CACHE = 20_000
 
 Occurrence = tuple[str, int, int]
 """(field, first word index, end word index exclusive)."""
@@ -90,7 +91,7 @@ class StoryView:
     def explain(self, key: int) -> tuple[Hit, ...]:
         """The hits of rule number ``key`` (:class:`Match` asks, on first use)."""
         matcher = self.matcher
-        return matcher.hits(matcher.compiled(key).program, self)
+        return matcher.hits(matcher.program(key), self)
 
     def tokens(self, name: str) -> FieldTokens:
         tok = self.fields.get(name)
@@ -344,7 +345,8 @@ def _spans(program: Program, name: str, view: StoryView) -> list[Span]:
 class CompiledRule:
     order: int
     rule: Rule
-    program: Program
+    program: Program | None
+    """None for a light rule (see :class:`Matcher`): compiled again when asked for."""
     feeds: frozenset[str] | None
     """Feed names the rule applies to (None: every feed)."""
     excluded: frozenset[str] = frozenset()
@@ -367,7 +369,12 @@ class Matcher:
         rules: Iterable[Rule],
         lexicon: Mapping[str, tuple[str, ...]] | None = None,
         feed_tags: Mapping[str, Sequence[str]] | None = None,
+        light: Collection[str] = (),
     ) -> None:
+        """``light`` names rules (personal watches, by the hundred thousand) whose compiled
+        program is not kept when they need none to be decided (ORs of plain terms for every
+        feed): it is compiled again, and cached for a while, when a match's hits are asked
+        for."""
         self._pattern_ids: dict[Pattern, int] = {}
         self._patterns: list[Pattern] = []
         # First word -> patterns: one-word whole-word terms (presence is enough)...
@@ -397,6 +404,8 @@ class Matcher:
         self._lexicon = dict(lexicon or {})
         self._feed_tags: Mapping[str, Sequence[str]] = feed_tags or {}
         self._dead: set[int] = set()
+        self._programs: dict[int, Program] = {}
+        """Programs of light rules compiled again lately (bounded)."""
         """Numbers of the rules removed since construction (their slots stay, unused)."""
         rules = list(rules)
         # The fields to scan, known before compiling so that each rule's syntax tree can be
@@ -407,8 +416,9 @@ class Matcher:
             fields |= _scanned_fields(rule)
         self.fields = tuple(f for f in FIELD_ORDER if f in fields)
         by_pattern: dict[int, list[int]] = defaultdict(list)
+        light = frozenset(light)
         for rule in rules:
-            compiled, trigger_pids = self._add(rule, condition(rule, lexicon))
+            compiled, trigger_pids = self._add(rule, condition(rule, lexicon), rule.id in light)
             for pid in trigger_pids:
                 by_pattern[pid].append(compiled.order)
         self._pair_keys = set(self._pairs)
@@ -426,7 +436,7 @@ class Matcher:
         self._ids = [c.rule.id for c in self._rules]
         self._checked = {c.order for c in self._rules if not (c.trivial and c.unscoped)}
 
-    def _add(self, rule: Rule, node: Node) -> tuple[CompiledRule, set[int]]:
+    def _add(self, rule: Rule, node: Node, light: bool = False) -> tuple[CompiledRule, set[int]]:
         """Compile one rule into the tables; returns it and its trigger patterns (empty when
         it is always a candidate, having a regular expression among its triggers)."""
         program = self._compile(node)
@@ -437,14 +447,15 @@ class Matcher:
         if isinstance(program, Term) and program.fields is None:
             trivial = True
         included, excluded = _scope(rule, self._feed_tags)
+        unscoped = included is None and not excluded
         compiled = CompiledRule(
             len(self._rules),
             rule,
-            program,
+            None if light and trivial and unscoped else program,
             included,
             excluded,
             trivial,
-            unscoped=included is None and not excluded,
+            unscoped=unscoped,
         )
         self._rules.append(compiled)
         self.by_id[rule.id] = compiled
@@ -460,7 +471,7 @@ class Matcher:
         new field means scanning every story differently: build a new matcher)."""
         return bool(self.fields) and _scanned_fields(rule) <= set(self.fields)
 
-    def add(self, rule: Rule) -> None:
+    def add(self, rule: Rule, light: bool = False) -> None:
         """Compile one more rule (replacing one of the same id) without recompiling the
         others: its patterns join the shared tables and the words they concern are forgotten
         by the word caches, to be learned again when next met. Raises
@@ -472,7 +483,7 @@ class Matcher:
         if rule.id in self.by_id:
             self.remove(rule.id)
         before = len(self._patterns)
-        compiled, trigger_pids = self._add(rule, node)
+        compiled, trigger_pids = self._add(rule, node, light)
         order = compiled.order
         self._ids.append(rule.id)
         self._orders.extend([()] * (len(self._patterns) - before))
@@ -494,7 +505,7 @@ class Matcher:
                 self._exact_folded_keys.add(first)
         if new_lengths:
             self._prefix_tables = sorted(self._prefix.items())
-        self._forget(_pids(compiled.program))
+        self._forget(_pids(self.program(order)))
 
     def remove(self, rule_id: str) -> bool:
         """Take one rule out (False: there was none of that id). Its patterns stay in the
@@ -505,7 +516,8 @@ class Matcher:
             return False
         order = compiled.order
         self._dead.add(order)
-        pids = _pids(compiled.program)
+        pids = _pids(self.program(order))
+        self._programs.pop(order, None)
         for pid in pids:
             if order in self._orders[pid]:
                 self._orders[pid] = tuple(o for o in self._orders[pid] if o != order)
@@ -550,6 +562,19 @@ class Matcher:
     def compiled(self, order: int) -> CompiledRule:
         """The rule number ``order`` (in the order the rules were given)."""
         return self._rules[order]
+
+    def program(self, order: int) -> Program:
+        """The compiled program of rule number ``order`` (a light rule's compiled again: its
+        patterns are registered already, so it is the same program)."""
+        compiled = self._rules[order]
+        if compiled.program is not None:
+            return compiled.program
+        program = self._programs.get(order)
+        if program is None:
+            if len(self._programs) >= _PROGRAM_CACHE:
+                self._programs.clear()
+            program = self._programs[order] = self._compile(condition(compiled.rule, self._lexicon))
+        return program
 
     @property
     def pattern_count(self) -> int:
@@ -776,7 +801,7 @@ class Matcher:
             for order in checked:
                 compiled = rules[order]
                 if not (
-                    (compiled.trivial or compiled.program.ev(view))
+                    (compiled.trivial or self.program(order).ev(view))
                     and (compiled.unscoped or compiled.applies_to(feed))
                 ):
                     candidates.discard(order)
