@@ -19,11 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from bot.announcements import announce_gone
 from bot.config import Config
 from bot.console import ConsoleMessenger
 from bot.core import health, reports
 from bot.core.chats import base_chat
-from bot.core.errors import ConfigError, Problem, StorageError
+from bot.core.digest import ChatPrefs
+from bot.core.errors import ChatUnavailable, ConfigError, Problem, StorageError
 from bot.core.health import FeedHealth
 from bot.core.models import FeedSpec, FeedState, Story
 from bot.core.outage import StorageHealth
@@ -117,6 +119,8 @@ class App:
             on_reload=lambda book: setattr(self.pipeline, "rules", book),
         )
         self.watch_sync = WatchSync(store, lambda: self.reloader.book)
+        self._titles = {r.id: r.title for r in self.reloader.book.rules}
+        """Every rule title seen in this run, to name a removed rule to its subscribers."""
         polling = config.polling
         self.http = make_client(
             user_agent=polling.user_agent,
@@ -251,9 +255,30 @@ class App:
         return await self.feeds.poll(name)
 
     async def reload_rules(self) -> str:
+        self._titles.update({r.id: r.title for r in self.reloader.book.rules})
         report = await self.reloader.reload()
         await self._resolve_chat_names()
+        if self.leadership.leads():
+            await self._announce_gone()
         return report
+
+    async def _announce_gone(self) -> None:
+        """Tell the subscribers of rules no longer in force, once (bot.announcements)."""
+        telegram = self.telegram
+        if telegram is None:
+            return
+        book = self.reloader.book
+        default = self.config.telegram.language
+
+        def say(rule_id: str, title: str, prefs: ChatPrefs) -> tuple[str, str]:
+            language = i18n.pick(prefs.language, prefs.user_language, default)
+            return i18n.rule_gone(rule_id, title, language)
+
+        async def send(chat: str, html: str, plain: str) -> None:
+            if not await telegram.tell(chat, html, plain):
+                raise ChatUnavailable(chat, "the notice was not taken")
+
+        await announce_gone(self.store, book.by_id, self._titles, say, send, self.clock())
 
     def _feed_gone(self, spec: FeedSpec, reason: str) -> None:
         self._notify_later(f"Feed {spec.name} ({spec.url}) is disabled: {reason}")
@@ -400,6 +425,7 @@ class App:
         self.feeds.plan(scheduler)
         scheduler.every("prune", timedelta(hours=6), self._leader_only(self._prune))
         scheduler.every("notices", timedelta(seconds=5), self._leader_only(self._send_notices))
+        scheduler.every("gone-rules", timedelta(minutes=1), self._leader_only(self._announce_gone))
         if self.telegram is not None:
             telegram = self.telegram
             # Retries what failed on becoming leader (setting the webhook, say).
@@ -489,7 +515,10 @@ class App:
         before = self.reloader.book
         await self.reloader.watch()
         if self.reloader.book is not before:
+            self._titles.update({r.id: r.title for r in before.rules})
             await self._resolve_chat_names()
+            if self.leadership.leads():
+                await self._announce_gone()
 
     async def status_report(self) -> str:
         """What an admin's /status shows."""

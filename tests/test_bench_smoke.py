@@ -43,3 +43,16 @@ def test_dispatcher_lists_and_refuses_unknown() -> None:
     unknown = _bench("no-such-benchmark")
     assert unknown.returncode == 2
     assert "unknown benchmark" in unknown.stderr
+
+
+def test_watches_quick_prints_the_figures_next_to_the_file_rules_alone() -> None:
+    args = ["watches", "--watches", "2000", "--rules", "100", "--stories", "200"]
+    result = _bench(*args, "--new", "20", "--min-time", "0.2", "--synthetic")
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "with 2,000 watches" in out and "file rules only" in out
+    row = next(line for line in out.splitlines() if line.startswith("stories/s "))
+    _, ours, alone, ratio = (cell.strip() for cell in row.split("|"))
+    assert _number(ours) > 0 and _number(alone) > 0 and ratio.endswith("x")
+    assert re.search(r"^  PASS  the changed matcher agrees with a fresh one", out, re.MULTILINE)
+    assert re.search(r"^  (PASS|FAIL)  one new watch compiled in under 50 ms", out, re.MULTILINE)

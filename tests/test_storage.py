@@ -370,6 +370,7 @@ async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url
             "inbox_updates",
             "admin_notices",
             "watches",
+            "gone_rules",
         ):
             await conn.execute(text(f"DROP TABLE {table}"))
         await conn.run_sync(_v1_deliveries)

@@ -99,6 +99,12 @@ async def test_a_watch_from_preview_to_alerts_paused_edited_deleted_and_restored
         await publish(app, feed_server, stories, item(9, "Zangezur corridor restored"))
         await wait_text(fake, USER, "Zangezur corridor restored")
 
+        # Its latest matches on demand, by its number.
+        fake.user_sends(USER, f"/latest {watch.id}")
+        await wait_text(fake, USER, "Latest on 👁 Zangezur corridor")
+        fake.user_sends(OTHER_USER, f"/latest watch:{watch.id}")
+        await wait_text(fake, OTHER_USER, f"has no watch {watch.id}")
+
         # Exported by an admin; another person can neither export nor touch it.
         fake.user_sends(USER, f"/watches export {watch.id}")
         await wait_text(fake, USER, "as a shared rule")
@@ -112,6 +118,8 @@ async def test_a_watch_from_preview_to_alerts_paused_edited_deleted_and_restored
         "Zangezur corridor talks",
         "Zangezur corridor restored",
     ]
+    found = latest(fake, USER, "Latest on").plain_text.splitlines()[1:]
+    assert found == ["• Zangezur corridor restored", "• Zangezur corridor talks"]
     export = latest(fake, USER, "as a shared rule")
     assert f"- id: watch-{watch.id}" in export.plain_text
     assert 'query: "Zangezur corridor"' in export.plain_text

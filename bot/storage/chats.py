@@ -74,6 +74,17 @@ class ChatStore(Database):
             row = {"chat": chat, "kind": "unknown", "status": ChatStatus.ACTIVE.value}
             await conn.execute(insert(ch), row | values)
 
+    async def group_chats(self, limit: int = 100) -> dict[str, str | None]:
+        """Groups and channels the bot can post in (negative ids) -> their titles."""
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                select(ch.c.chat, ch.c.title)
+                .where(ch.c.chat.like("-%"), ch.c.status == ChatStatus.ACTIVE.value)
+                .order_by(ch.c.chat)
+                .limit(limit)
+            )
+            return {row.chat: row.title for row in rows}
+
     async def chat_statuses(self) -> dict[str, ChatStatus]:
         async with self._tx() as conn:
             rows = await conn.execute(select(ch.c.chat, ch.c.status))

@@ -273,6 +273,15 @@ watches = Table(
 Index("ix_watches_chat", watches.c.chat)
 Index("ix_watches_updated", watches.c.updated_at)
 
+gone_rules = Table(
+    "gone_rules",
+    metadata,
+    # A rule chats subscribed to that the rules in force no longer have, and when its
+    # subscribers were told (once: whoever inserts the row tells them).
+    Column("rule_id", String(64), primary_key=True),
+    Column("gone_at", UTCDateTime, nullable=False),
+)
+
 SCHEMA_VERSION = 7
 
 
@@ -411,10 +420,12 @@ def _v6_instances(connection: Connection) -> None:
 
 
 def _v7_languages(connection: Connection) -> None:
-    """Version 7: chats read the bot in a language of their own, and keep personal watches."""
+    """Version 7: chats read the bot in a language of their own and keep personal watches;
+    removed rules are announced once."""
     _add_column(connection, "chats", "language", String(16))
     _add_column(connection, "chats", "user_language", String(16))
     watches.create(connection)
+    gone_rules.create(connection)
 
 
 Migration = Callable[[Connection], Any]

@@ -41,6 +41,38 @@ class SubscriptionStore(ChatStore, DeliveryStore):
             await self._cancel_rule(conn, chat, rule_id)
             return bool(result.rowcount)
 
+    async def gone_rules(self, in_force: Iterable[str], now: datetime) -> dict[str, list[str]]:
+        """The rules chats subscribed to that are not in ``in_force``, newly found gone, with
+        their subscribers: each is returned once, to whichever caller records it first (rows
+        of ``gone_rules``); a rule back in force is forgotten there, so that its next removal
+        counts again. Subscriptions stay (they hold again if the rule comes back)."""
+        wanted = set(in_force)
+        gone_t = s.gone_rules
+        async with self._tx() as conn:
+            subscribed = set((await conn.execute(select(sub.c.rule_id).distinct())).scalars())
+            known = set((await conn.execute(select(gone_t.c.rule_id))).scalars())
+            back = known & wanted
+            if back:
+                await conn.execute(delete(gone_t).where(gone_t.c.rule_id.in_(sorted(back))))
+            missing = sorted(subscribed - wanted - known)
+            if not missing:
+                return {}
+            stmt = self._insert_ignore(gone_t, ["rule_id"]).values(
+                [{"rule_id": rule_id, "gone_at": now} for rule_id in missing]
+            )
+            recorded = set((await conn.execute(stmt.returning(gone_t.c.rule_id))).scalars())
+            if not recorded:
+                return {}
+            rows = await conn.execute(
+                select(sub.c.rule_id, sub.c.chat)
+                .where(sub.c.rule_id.in_(sorted(recorded)))
+                .order_by(sub.c.rule_id, sub.c.chat)
+            )
+            out: dict[str, list[str]] = defaultdict(list)
+            for row in rows:
+                out[row.rule_id].append(row.chat)
+            return dict(out)
+
     async def subscriptions_of(self, chat: str) -> list[str]:
         async with self._tx() as conn:
             rows = await conn.execute(

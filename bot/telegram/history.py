@@ -17,6 +17,7 @@ from bot.core.models import Story
 from bot.core.ports import SubscriptionStore
 from bot.core.render import shorten
 from bot.core.rules import Rule, RuleBook, RuleError
+from bot.core.watches import COUNTED, watch_number, watch_rule
 from bot.telegram import texts
 from bot.telegram.handlers import Handlers, esc
 from bot.telegram.i18n import _
@@ -41,7 +42,7 @@ class HistoryCommands(Handlers):
         if len(args) != 1:
             await self._reply(update, _(texts.LATEST_USAGE))
             return
-        rule, problem = self._find(args[0])
+        rule, problem = await self._topic_or_watch(update, args[0])
         if rule is None:
             await self._reply(update, problem or "")
             return
@@ -65,6 +66,17 @@ class HistoryCommands(Handlers):
             return
         header = _(texts.SEARCH_HEADER).format(query=esc(query), days=HISTORY.days)
         await self._answer(update, header, found)
+
+    async def _topic_or_watch(self, update: Update, wanted: str) -> tuple[Rule | None, str | None]:
+        """A topic by its id, or one of this chat's watches by its number (``3`` or
+        ``watch:3``); else None and why."""
+        number = int(wanted) if wanted.isdigit() else watch_number(wanted.lower())
+        if number is None:
+            return self._find(wanted)
+        watch = await self.store.watch(number)
+        if watch is None or watch.chat != self._chat(update) or watch.state not in COUNTED:
+            return None, _(texts.WATCH_UNKNOWN).format(number=number)
+        return watch_rule(watch.id, watch.chat, watch.query), None
 
     async def _matching(self, rule: Rule, count: int) -> list[Story]:
         return await recent_matches(self.rules(), self.store, self.clock() - HISTORY, rule, count)

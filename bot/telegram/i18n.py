@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import re
 import string
 from collections.abc import Callable, Iterator
@@ -143,6 +144,15 @@ def speech(default: str) -> Callable[[ChatPrefs], tuple[str | None, Wording]]:
         return code, wording(code)
 
     return of
+
+
+def rule_gone(rule_id: str, title: str, language: str) -> tuple[str, str]:
+    """The notice that a followed topic is gone, in ``language``: (HTML, plain text)."""
+    with speaking(language):
+        text = _(texts.RULE_REMOVED).format(title=html.escape(title), id=html.escape(rule_id))
+    return text, text.replace("<b>", "").replace("</b>", "").replace("<code>", "").replace(
+        "</code>", ""
+    )
 
 
 def commands(admin: bool = False) -> list[tuple[str, str]]:

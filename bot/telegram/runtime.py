@@ -23,11 +23,12 @@ from telegram import BotCommandScopeChat, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes
 
+from bot.core.chats import split_target
 from bot.core.errors import ConfigError, Problem, TransientDeliveryError
 from bot.core.render import Action
 from bot.telegram.commands import Commands
 from bot.telegram.i18n import LANGUAGES, SOURCE, speaking
-from bot.telegram.messenger import TelegramMessenger, map_error
+from bot.telegram.messenger import TelegramMessenger, chat_id, map_error
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,20 @@ class TelegramRuntime:
             log.warning("could not set the command menu: %s", exc)
         self.ready.set()
         await self._switch()
+
+    async def tell(self, chat: str, html: str, plain: str) -> bool:
+        """Send a chat a notice of the bot's own (not an alert), paced with the replies and
+        alerts; False when Telegram would not take it (the chat is left alone then)."""
+        if not self.ready.is_set():
+            return False
+        base, topic = split_target(chat)
+        sent = await self.commands.replier.send(
+            chat,
+            lambda: self.application.bot.send_message(
+                chat_id=chat_id(base), message_thread_id=topic, text=html, parse_mode="HTML"
+            ),
+        )
+        return sent is not None
 
     async def receive(self, on: bool) -> None:
         """Receive updates (getUpdates) or stop receiving them; when not yet connected, the

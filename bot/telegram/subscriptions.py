@@ -10,7 +10,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatMemberStatus
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -21,6 +21,7 @@ from bot.telegram import buttons, texts
 from bot.telegram.handlers import Handlers, did_you_mean, esc, plain, suggest, when
 from bot.telegram.history import HISTORY, recent_matches
 from bot.telegram.i18n import _
+from bot.telegram.messenger import chat_id
 
 log = logging.getLogger(__name__)
 
@@ -305,23 +306,62 @@ class SubscriptionCommands(Handlers):
     async def mine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = self._chat(update)
         chat_muted, subscriptions, mutes = await self.store.chat_settings(chat, self.clock())
-        if not subscriptions:
+        book = self.rules()
+        subscriptions = [r for r in subscriptions if r in book.by_id]  # gone topics leave
+        managed = await self._managed(update, context)
+        if not subscriptions and not managed:
             await self._reply(update, _(texts.MINE_EMPTY))
             return
         prefs = await self._prefs(chat)
-        book = self.rules()
         lines = []
         for rule_id in subscriptions:
-            rule = book.by_id.get(rule_id)
-            title = esc(rule.title) if rule else _(texts.RULE_GONE)
+            title = esc(book.by_id[rule_id].title)
             line = _(texts.RULE_LINE).format(mark="✅", id=esc(rule_id), title=title)
             if rule_id in mutes:
                 line += _(texts.MUTED_UNTIL).format(until=when(mutes[rule_id], prefs))
             lines.append(line)
-        header = _(texts.MINE_HEADER)
+        if managed:
+            lines.append(_(texts.MINE_CHANNELS))
+            lines.extend(managed)
+        header = _(texts.MINE_HEADER) if subscriptions else _(texts.MINE_EMPTY) + "\n"
         if chat_muted is not None:
             header = _(texts.MINE_ALL_MUTED).format(until=when(chat_muted, prefs)) + header
         await self._send_lines(update, header, lines)
+
+    MANAGED_CHECKED = 20
+    """Groups and channels /mine asks Telegram about, at most (one request each)."""
+
+    async def _managed(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> list[str]:
+        """In a private chat: one line per group or channel the person administers and the
+        bot posts in, with the topics it receives (by subscription or ``notify``)."""
+        chat, user = update.effective_chat, update.effective_user
+        if chat is None or user is None or chat.type != ChatType.PRIVATE:
+            return []
+        known = await self.store.group_chats()
+        aliases = await self.store.aliases()
+        for rule in self.rules().rules:
+            for target in rule.notify:
+                base = aliases.get(target, target)
+                if base.startswith("-") and "/" not in base:
+                    known.setdefault(base, target if target.startswith("@") else None)
+        book = self.rules()
+        lines = []
+        for group, title in sorted(known.items())[: self.MANAGED_CHECKED]:
+            try:
+                member = await context.bot.get_chat_member(chat_id(group), user.id)
+            except TelegramError as exc:
+                log.info("cannot check %s's rights in %s: %s", user.id, group, exc)
+                continue
+            if member.status not in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+                continue
+            reaching = await self._rules_reaching(group)
+            topics = [esc(book.by_id[r].title) for r in reaching if r in book.by_id]
+            name = esc(title or group)
+            if topics:
+                lines.append(_(texts.MINE_CHANNEL).format(channel=name, topics=", ".join(topics)))
+            else:
+                lines.append(_(texts.MINE_CHANNEL_NOTHING).format(channel=name))
+        return lines
 
     # -- buttons ------------------------------------------------------------------------
 

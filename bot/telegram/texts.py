@@ -102,7 +102,6 @@ CHANNEL_HINT = (
     "To send alerts to a channel you administer, name it with @: "
     "<code>/subscribe rule-id @channel</code>."
 )
-RULE_GONE = "<i>no longer offered</i>"
 UNKNOWN_COMMAND = "I don't have a command {command}."
 SEE_HELP = " Send /help to see what I can do."
 PLAIN_TEXT = (
@@ -118,6 +117,9 @@ DID_YOU_MEAN = " Did you mean {options}?"
 SEE_RULES = " Send /rules to see them all."
 NOT_SUBSCRIBABLE = "The topic <code>{id}</code> is not open for subscriptions."
 MINE_HEADER = "<b>You follow</b>\n"
+MINE_CHANNELS = "\n<b>Channels and groups you manage</b>"
+MINE_CHANNEL = "📣 {channel}: {topics}"
+MINE_CHANNEL_NOTHING = "📣 {channel}: nothing yet"
 MINE_EMPTY = "You don't follow any topic yet. Send /rules to see them."
 CHANNEL_SUBSCRIBED = "✅ {channel} now receives <b>{title}</b>."
 CHANNEL_ALREADY_SUBSCRIBED = "{channel} already receives <b>{title}</b>."
@@ -269,4 +271,8 @@ DIGEST_TITLE = "{heading}: {count} stories{counter}, times in {tz}"
 DIGEST_TITLE_ONE = "{heading}: 1 story{counter}, times in {tz}"
 DIGEST_MORE = "… and {count} more stories"
 DIGEST_ALSO = "also {rules}"
+RULE_REMOVED = (
+    "🗑 The topic <b>{title}</b> (<code>{id}</code>) is no longer offered: its alerts have "
+    "stopped. /rules lists the topics there are."
+)
 ADMIN_NOTICE = "⚠️ <b>newsbot</b>: {text}"
