@@ -31,7 +31,7 @@ class WatchSync:
         self.store = store
         self.book = book
         self._cursor: datetime | None = None
-        self._applied: dict[int, tuple[WatchState, str]] = {}
+        self._applied: dict[int, tuple[WatchState, str, str]] = {}
 
     async def load(self) -> RuleBook:
         """The rule book in force with every live watch, compiled at once; later changes are
@@ -41,7 +41,7 @@ class WatchSync:
         live = []
         for watch in watches:
             self._seen(watch)
-            self._applied[watch.id] = (watch.state, watch.query)
+            self._applied[watch.id] = (watch.state, watch.query, watch.chat)
             if watch.live:
                 live.append(watch_rule(watch.id, watch.chat, watch.query))
         loaded = book.with_watches(live)
@@ -65,7 +65,7 @@ class WatchSync:
     def apply(self, watch: Watch) -> bool:
         """Bring the book in line with one watch; False when it already was."""
         self._seen(watch)
-        version = (watch.state, watch.query)
+        version = (watch.state, watch.query, watch.chat)
         if self._applied.get(watch.id) == version:
             return False
         self._applied[watch.id] = version

@@ -286,3 +286,25 @@ async def test_a_second_instance_follows_the_watches_of_the_first(db_url: str) -
     finally:
         await here.close()
         await there.close()
+
+
+async def test_a_group_that_became_a_supergroup_keeps_its_watches(db_url: str) -> None:
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    store = await Store.open(db_url)
+    try:
+        book = RuleBook([])
+        sync = WatchSync(store, lambda: book)
+        group, topic = await store.draft_watch("-42", "Shusha", now), None
+        sync.apply(await store.set_watch(group.id, WatchState.ACTIVE, now))
+        draft = await store.draft_watch("-42/7", "Zangezur", now)  # a forum topic's
+        topic = await store.set_watch(draft.id, WatchState.ACTIVE, now)
+        sync.apply(topic)
+        await store.merge_chat("-42", "-100042", now + timedelta(seconds=1), reason="migrated")
+        assert [w.query for w in await store.watches_of("-100042")] == ["Shusha"]
+        assert [w.query for w in await store.watches_of("-100042/7")] == ["Zangezur"]
+        assert await store.watches_of("-42") == []
+        assert await sync.sync() == 2, "the move reaches the matcher: alerts go to the new id"
+        assert book.watches[f"watch:{group.id}"].notify == ("-100042",)
+        assert book.watches[f"watch:{topic.id}"].notify == ("-100042/7",)
+    finally:
+        await store.close()

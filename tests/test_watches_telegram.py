@@ -110,7 +110,8 @@ async def test_a_watch_from_preview_to_alerts_paused_edited_deleted_and_restored
         await wait_text(fake, USER, "as a shared rule")
         fake.user_sends(OTHER_USER, f"/watches export {watch.id}")
         fake.user_sends(OTHER_USER, f"/watches pause {watch.id}")
-        await wait_text(fake, OTHER_USER, f"has no watch {watch.id}")
+        await wait_text(fake, OTHER_USER, f"has no watch {watch.id}", count=2)
+        await wait_text(fake, OTHER_USER, "only the bot's administrators")
     headlines = [t.splitlines()[0] for t in alerts_to(fake, USER) if "🔎" in t]
     assert headlines == [
         "Bayraktar drones seen over Şuşa",

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
+WATCH_PREFIX = "watch:"
+"""Rule ids of personal watches are ``watch:<number>`` (see :mod:`bot.core.watches`)."""
+
 FIELDS = ("title", "summary", "content", "link", "tags", "author")
 """Story fields a rule may look in."""
 
@@ -228,7 +231,9 @@ class RuleMatch:
 
     @property
     def label(self) -> str:
-        return self.title or self.rule_id
+        """How alerts name the rule: its title; a personal watch's (its query) marked 👁."""
+        label = self.title or self.rule_id
+        return f"👁 {label}" if self.rule_id.startswith(WATCH_PREFIX) else label
 
     @property
     def urgent(self) -> bool:

@@ -17,10 +17,11 @@ from datetime import datetime
 from enum import Enum
 
 from bot.core.errors import NewsbotError
+from bot.core.models import WATCH_PREFIX
 from bot.core.rules import Rule, RuleError, condition
 
-WATCH_PREFIX = "watch:"
-"""Rule ids of watches are ``watch:<number>``; file rule ids cannot contain ``:``."""
+_NOTIFY: dict[str, tuple[str]] = {}
+"""One ``notify`` tuple per chat, shared by its watches (100,000 watches, a few per chat)."""
 MAX_QUERY = 500
 """Characters of a watch's query, at most."""
 
@@ -95,12 +96,18 @@ def watch_number(rule: str) -> int | None:
 
 
 def watch_rule(number: int, chat: str, query: str) -> Rule:
-    """The rule a watch stands for: its query, delivered to its chat only."""
+    """The rule a watch stands for: its query (also its title: alerts mark it 👁), delivered to
+    its chat only."""
+    notify = _NOTIFY.get(chat)
+    if notify is None:
+        if len(_NOTIFY) > 1_000_000:
+            _NOTIFY.clear()
+        notify = _NOTIFY[chat] = (chat,)
     return Rule(
         id=rule_id(number),
-        title=f"👁 {query}",
+        title=query,
         query=query,
-        notify=(chat,),
+        notify=notify,
         subscribable=False,
         category="watches",
     )

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.chats import ChatStatus
@@ -114,8 +114,9 @@ class ChatStore(Database):
 
     async def merge_chat(self, old: str, new: str, now: datetime, *, reason: str) -> None:
         """``old`` (a ``@username`` or a former id) is chat ``new`` from now on: its
-        subscriptions, mutes, digests, settings and unsent deliveries (its forum topics' too)
-        move to ``new`` where ``new`` has none of its own, and ``old`` becomes an alias."""
+        subscriptions, mutes, digests, settings, watches and unsent deliveries (its forum
+        topics' too) move to ``new`` where ``new`` has none of its own, and ``old`` becomes an
+        alias."""
         if old == new:
             return
         async with self._tx() as conn:
@@ -151,6 +152,17 @@ class ChatStore(Database):
                 )
             else:
                 await conn.execute(transition(Event.HOLD, of_chat(new)))
+            # Watches follow (updated_at: the other instances apply the move too).
+            w = s.watches
+            moved = await conn.execute(
+                select(w.c.id, w.c.chat).where(or_(w.c.chat == old, w.c.chat.like(old + "/%")))
+            )
+            for number, chat in moved.all():
+                await conn.execute(
+                    update(w)
+                    .where(w.c.id == number)
+                    .values(chat=new + chat[len(old) :], updated_at=now)
+                )
             a = s.chat_aliases
             await conn.execute(update(a).where(a.c.chat == old).values(chat=new))
             # Two merges of one name can run at once (a send resolving @name while Telegram

@@ -17,7 +17,7 @@ from bot.core.models import Story
 from bot.core.ports import SubscriptionStore
 from bot.core.render import shorten
 from bot.core.rules import Rule, RuleBook, RuleError
-from bot.core.watches import COUNTED, watch_number, watch_rule
+from bot.core.watches import COUNTED, is_watch, watch_number, watch_rule
 from bot.telegram import texts
 from bot.telegram.handlers import Handlers, esc
 from bot.telegram.i18n import _
@@ -47,7 +47,8 @@ class HistoryCommands(Handlers):
             await self._reply(update, problem or "")
             return
         found = await self._matching(rule, count)
-        header = _(texts.LATEST_HEADER).format(title=esc(rule.title), days=HISTORY.days)
+        title = f"👁 {rule.title}" if is_watch(rule.id) else rule.title
+        header = _(texts.LATEST_HEADER).format(title=esc(title), days=HISTORY.days)
         await self._answer(update, header, found)
 
     async def search(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -43,27 +43,24 @@ class RuleBook:
         self.rules = tuple(rules)
         self.by_id = {r.id: r for r in self.rules}
         self.lexicon = dict(lexicon or {})
-        self.watches: dict[str, Rule] = {w.id: w for w in watches if self._compiles(w)}
-        """Watches that no longer compile (a lexicon list they name is gone) are left out."""
+        self.watches: dict[str, Rule] = {w.id: w for w in watches}
         self.routes: Mapping[str, Rule] = ChainMap(self.by_id, self.watches)
         """Every rule a match can name, for the routing stage."""
         self.feed_tags: dict[str, Sequence[str]] = dict(feed_tags or {})
         self.matcher = self._build()
 
-    def _compiles(self, rule: Rule) -> bool:
-        try:
-            condition(rule, self.lexicon)
-        except RuleError:
-            return False
-        return True
-
     def _build(self) -> Matcher:
-        return Matcher(
+        """The matcher of the file rules and the watches; a watch that no longer compiles (a
+        lexicon list it names is gone) is left out."""
+        matcher = Matcher(
             (*self.rules, *self.watches.values()),
             self.lexicon,
             self.feed_tags,
             light=self.watches.keys(),
         )
+        for refused in matcher.refused:
+            del self.watches[refused]
+        return matcher
 
     def with_watches(self, watches: Iterable[Rule]) -> RuleBook:
         """The same file rules with these watches (one compile)."""

@@ -24,7 +24,7 @@ from itertools import chain, compress, filterfalse, islice, repeat
 
 from bot.core.models import Hit, Match, Story
 from bot.core.rules.ast import And, Atom, Near, Node, Not, Pattern, Regex
-from bot.core.rules.model import Rule, condition, triggers
+from bot.core.rules.model import Rule, RuleError, condition, triggers
 from bot.core.rules.regex import find_all
 from bot.core.text import FieldTokens
 
@@ -417,8 +417,18 @@ class Matcher:
         self.fields = tuple(f for f in FIELD_ORDER if f in fields)
         by_pattern: dict[int, list[int]] = defaultdict(list)
         light = frozenset(light)
+        self.refused: list[str] = []
+        """Light rules left out: they do not compile (the others raise)."""
         for rule in rules:
-            compiled, trigger_pids = self._add(rule, condition(rule, lexicon), rule.id in light)
+            is_light = rule.id in light
+            try:
+                node = condition(rule, lexicon)
+            except RuleError:
+                if not is_light:
+                    raise
+                self.refused.append(rule.id)
+                continue
+            compiled, trigger_pids = self._add(rule, node, is_light)
             for pid in trigger_pids:
                 by_pattern[pid].append(compiled.order)
         self._pair_keys = set(self._pairs)
