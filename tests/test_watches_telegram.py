@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.app import App
+from bot.core.watches import WatchState
 from tests.e2e_support import OTHER_USER, USER, MakeApp, alerts_to, item, running, seeded
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feedgen import Item, rss
@@ -179,3 +180,36 @@ async def test_watches_can_be_turned_off(
         fake.user_sends(USER, "/watch Shusha")
         await wait_text(fake, USER, "turned off")
     assert await app.store.watches_of(str(USER)) == []
+
+
+async def test_many_watches_are_listed_in_pages(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    feed_server.set_feed("/news.xml", rss([item(1, "x")]))
+    app = await make_app(telegram_extra="  watches_per_chat: 100\n")
+    now = app.clock()
+    numbers = []
+    for n in range(25):
+        draft = await app.store.draft_watch(str(USER), f"town{n} OR " + "x" * 400, now)
+        numbers.append((await app.store.set_watch(draft.id, WatchState.ACTIVE, now)).id)
+    async with running(app):
+        fake.user_sends(USER, "/watches")
+        await wait_text(fake, USER, "Watches of this chat")
+        first = latest(fake, USER, "Watches of this chat")
+        fake.user_presses(USER, first, button(first, "▶"))
+        await fake.wait_for_async(lambda: len(fake.edits) == 1, timeout=10)
+        second = fake.edits[0]
+        assert second.reply_markup is not None
+        data = [b["callback_data"] for row in second.reply_markup["inline_keyboard"] for b in row]
+        pause = next(d for d in data if d.startswith(f"w:p:{numbers[12]}:"))
+        fake.user_presses(USER, first, pause)
+        await fake.wait_for_async(lambda: len(fake.edits) == 2, timeout=10)
+    assert "(25 of at most 100)" in first.plain_text
+    assert [label for label, _ in buttons(first)][-1] == "▶"
+    assert len(first.text) < 4096 and len(buttons(first)) == 2 * 10 + 1
+    assert f"👁 {numbers[10]} town10" in (second.plain_text or "")
+    assert f"👁 {numbers[9]} town9" not in (second.plain_text or "")
+    after = fake.edits[1].plain_text or ""
+    assert f"⏸ {numbers[12]} town12" in after, "the pause keeps the list on its page"
+    assert f"👁 {numbers[10]} town10" in after
+    assert fake.rejected == []

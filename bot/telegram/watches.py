@@ -16,6 +16,7 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
+from bot.core.render import shorten
 from bot.core.rules import RuleError
 from bot.core.watches import (
     Watch,
@@ -47,8 +48,16 @@ ACTIONS = {
 """Button action -> the state it asks for."""
 
 
-def button(action: str, number: int, label: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(label, callback_data=f"w:{action}:{number}")
+PER_PAGE = 10
+"""Watches one page of /watches lists (a chat may keep hundreds)."""
+SHOWN_QUERY = 200
+"""Characters of a query the list shows (a page stays far below Telegram's 4,096)."""
+
+
+def button(action: str, number: int, label: str, page: int | None = None) -> InlineKeyboardButton:
+    """A watch button; one under a /watches page names its page, to show it again after."""
+    tail = "" if page is None else f":{page}"
+    return InlineKeyboardButton(label, callback_data=f"w:{action}:{number}{tail}")
 
 
 class WatchCommands(Handlers):
@@ -200,23 +209,33 @@ class WatchCommands(Handlers):
         log.info("chat %s: watch %d is %s", changed.chat, changed.id, changed.state.value)
         return changed
 
-    async def _listing(self, chat: str) -> tuple[str, InlineKeyboardMarkup | None]:
+    async def _listing(self, chat: str, page: int = 0) -> tuple[str, InlineKeyboardMarkup | None]:
+        """One page of the chat's watches, with their buttons and the way to the others."""
         mine = await self.store.watches_of(chat)
         if not mine:
             return _(texts.WATCHES_EMPTY), None
+        pages = (len(mine) + PER_PAGE - 1) // PER_PAGE
+        page = min(max(page, 0), pages - 1)
         lines = [_(texts.WATCHES_HEADER).format(count=len(mine), limit=self.watch_limit)]
         rows = []
-        for w in mine:
+        for w in mine[page * PER_PAGE : (page + 1) * PER_PAGE]:
             mark = "👁" if w.live else "⏸"
-            lines.append(_(texts.WATCH_LINE).format(mark=mark, number=w.id, query=esc(w.query)))
+            query = esc(shorten(w.query, SHOWN_QUERY))
+            lines.append(_(texts.WATCH_LINE).format(mark=mark, number=w.id, query=query))
             toggle = (
-                button("p", w.id, _(texts.BUTTON_WATCH_PAUSE).format(number=w.id))
+                button("p", w.id, _(texts.BUTTON_WATCH_PAUSE).format(number=w.id), page)
                 if w.live
-                else button("r", w.id, _(texts.BUTTON_WATCH_RESUME).format(number=w.id))
+                else button("r", w.id, _(texts.BUTTON_WATCH_RESUME).format(number=w.id), page)
             )
-            rows.append(
-                [toggle, button("d", w.id, _(texts.BUTTON_WATCH_DELETE).format(number=w.id))]
-            )
+            delete = button("d", w.id, _(texts.BUTTON_WATCH_DELETE).format(number=w.id), page)
+            rows.append([toggle, delete])
+        nav = []
+        if page > 0:
+            nav.append(button("g", page - 1, _(texts.BUTTON_PREVIOUS)))
+        if page < pages - 1:
+            nav.append(button("g", page + 1, _(texts.BUTTON_NEXT)))
+        if nav:
+            rows.append(nav)
         lines.append(_(texts.WATCHES_FOOTER))
         return "\n".join(lines), InlineKeyboardMarkup(rows)
 
@@ -225,11 +244,21 @@ class WatchCommands(Handlers):
         if query is None or query.data is None or update.effective_chat is None:
             return
         parts = query.data.split(":")
-        if len(parts) != 3 or parts[1] not in ACTIONS or not parts[2].isdigit():
+        if (
+            len(parts) not in (3, 4)
+            or parts[1] not in (*ACTIONS, "g")
+            or not all(p.isdigit() for p in parts[2:])
+        ):
             await query.answer(plain(_(texts.BUTTON_GONE)), show_alert=True)
             return
         action, number = parts[1], int(parts[2])
+        listed = int(parts[3]) if len(parts) == 4 else None  # the /watches page it sits on
         chat = self._chat(update)
+        if action == "g":  # another page of the list
+            await query.answer()
+            text, keyboard = await self._listing(chat, number)
+            await self._edit(update, text, keyboard)
+            return
         watch = await self.store.watch(number)
         if watch is None or watch.chat != chat:
             await query.answer(plain(_(texts.BUTTON_GONE)), show_alert=True)
@@ -257,9 +286,9 @@ class WatchCommands(Handlers):
         elif action == "x":
             await query.answer()
             await self._edit(update, _(texts.WATCH_CANCELLED), None)
-        elif action == "u" and query.message is not None and _is_listing(query):
+        elif action == "u" and listed is not None:
             await query.answer(plain(_(texts.WATCH_RESUMED).format(number=number)))
-            text, keyboard = await self._listing(chat)
+            text, keyboard = await self._listing(chat, listed)
             await self._edit(update, text, keyboard)
         elif action == "u":
             await query.answer()
@@ -271,22 +300,10 @@ class WatchCommands(Handlers):
                 "d": texts.WATCH_DELETED,
             }[action]
             await query.answer(plain(_(note).format(number=number)))
-            text, keyboard = await self._listing(chat)
+            text, keyboard = await self._listing(chat, listed or 0)
             if action == "d":  # the undo, under the list
-                undo = button("u", number, _(texts.BUTTON_WATCH_RESTORE).format(number=number))
+                restore = _(texts.BUTTON_WATCH_RESTORE).format(number=number)
+                undo = button("u", number, restore, listed or 0)
                 rows = list(keyboard.inline_keyboard) if keyboard else []
                 keyboard = InlineKeyboardMarkup([*rows, [undo]])
             await self._edit(update, text, keyboard)
-
-
-def _is_listing(query: object) -> bool:
-    """Whether the pressed button sits under a /watches list (not under a one-line answer)."""
-    message = getattr(query, "message", None)
-    markup = getattr(message, "reply_markup", None)
-    if markup is None:
-        return False
-    return any(
-        str(b.callback_data or "").startswith(("w:p:", "w:r:", "w:d:"))
-        for row in markup.inline_keyboard
-        for b in row
-    )
