@@ -27,7 +27,7 @@ from bot.core.chats import base_chat
 from bot.core.digest import ChatPrefs
 from bot.core.errors import ChatUnavailable, ConfigError, Problem, StorageError
 from bot.core.health import FeedHealth
-from bot.core.models import FeedSpec, FeedState, Story
+from bot.core.models import FeedSpec, FeedState, Fetched, ParsedFeed, Story
 from bot.core.outage import StorageHealth
 from bot.core.pacing import Pacer
 from bot.core.ports import Messenger
@@ -567,6 +567,12 @@ class App:
 
 async def fetch_stories(url: str, config: Config) -> list[Story]:
     """The stories of the feed at ``url``, fetched as the bot would fetch it."""
+    _, parsed = await fetch_feed(url, config)
+    return list(parsed.stories)
+
+
+async def fetch_feed(url: str, config: Config) -> tuple[Fetched, ParsedFeed]:
+    """The feed at ``url`` fetched and parsed as the bot would poll it."""
     polling = config.polling
     async with make_client(
         user_agent=polling.user_agent,
@@ -580,7 +586,16 @@ async def fetch_stories(url: str, config: Config) -> list[Story]:
             client, max_body=polling.max_body, total_timeout=polling.timeout.total_seconds()
         )
         fetched = await fetcher.fetch("cli", url)
-    return list(parse_feed("cli", fetched.body, fetched.url, fetched.content_type).stories)
+    return fetched, parse_feed("cli", fetched.body, fetched.url, fetched.content_type)
+
+
+def file_feed(path: Path) -> ParsedFeed:
+    """A saved feed file, parsed as the bot would parse its body."""
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror}")]) from exc
+    return parse_feed(path.stem, body, path.resolve().as_uri())
 
 
 def file_stories(path: Path) -> list[Story]:

@@ -3,6 +3,7 @@
     newsbot run [--once]                      poll and deliver until stopped (or one round)
     newsbot check                             validate the config and the rules
     newsbot feeds                             health of every feed (exit 1 if any is failing)
+    newsbot feeds check URL|FILE              fetch and parse one feed; say what it holds
     newsbot rules check                       validate the rules only
     newsbot rules test FILE --feed SRC        what a rule file would match in a feed
     newsbot rules test FILE --history DAYS    ... or in the stories stored recently
@@ -31,13 +32,16 @@ from bot.app import (
     App,
     Options,
     feed_health,
+    fetch_feed,
     fetch_stories,
+    file_feed,
     file_stories,
     instances_status,
     stored_stories,
 )
 from bot.config import Config, load_config
-from bot.core.errors import ConfigError, NewsbotError, Problem
+from bot.core.errors import ConfigError, FeedError, NewsbotError, Problem
+from bot.core.feedcheck import feed_check
 from bot.core.health import health_table, summary
 from bot.core.models import Story
 from bot.core.rules.explain import explain
@@ -66,7 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[config], help="poll and deliver until stopped")
     run.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
     commands.add_parser("check", parents=[config], help="validate the config and the rules")
-    commands.add_parser("feeds", parents=[config], help="health of every feed")
+    feeds = commands.add_parser("feeds", parents=[config], help="health of every feed")
+    feeds_sub = feeds.add_subparsers(dest="feeds_command")
+    check = feeds_sub.add_parser(
+        "check", parents=[config], help="fetch and parse one feed, and say what it holds"
+    )
+    check.add_argument("url", help="the feed's URL, or a saved feed file")
     commands.add_parser(
         "status", parents=[config], help="the instances sharing the database and their leases"
     )
@@ -124,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(config)
         if args.command == "rules":
             return _rules(config, args)
+        if args.command == "feeds" and args.feeds_command == "check":
+            return _check_feed(config, args.url)
         if args.command == "feeds":
             return _feeds(config)
         if args.command == "status":
@@ -174,6 +185,22 @@ def _feeds(config: Config) -> int:
     print("\n".join(health_table(rows)))
     counts = summary(rows)
     return 1 if counts["failing"] or counts["disabled"] else 0
+
+
+def _check_feed(config: Config, source: str) -> int:
+    """``newsbot feeds check URL``: exit 1 when the feed cannot be read or holds no story."""
+    fetched = None
+    try:
+        if source.startswith(("http://", "https://")):
+            fetched, parsed = asyncio.run(fetch_feed(source, config))
+        else:
+            parsed = file_feed(Path(source))
+    except FeedError as exc:
+        print(f"feed: {source}\nproblem: {exc.reason}")
+        return 1
+    lines, usable = feed_check(source, fetched, parsed)
+    print("\n".join(lines))
+    return 0 if usable else 1
 
 
 def _check(config: Config) -> int:

@@ -219,3 +219,38 @@ def test_json_logs_and_status_show_the_instance_and_its_lease(
     stopped = newsbot("status", "--config", str(config))
     assert "Instances: 0 running" in stopped.stdout and "stopped" in stopped.stdout
     assert "Lease telegram: free" in stopped.stdout, "a clean stop hands the lease over"
+
+
+def test_feeds_check_says_what_a_feed_holds_and_what_is_wrong_with_it(
+    write_config: Callable[..., Path], feed_server: FeedServer
+) -> None:
+    config = write_config(f"feeds:\n  - name: news\n    url: {feed_server.url('/x.xml')}\n", RULES)
+    feed_server.set_feed("/good.xml", rss([item(1, "Akinci over the Aegean"), item(2, "Second")]))
+    feed_server.set_feed(
+        "/bare.xml", rss([item(3, "No validators")]), etag=False, last_modified=False
+    )
+    feed_server.set_feed(
+        "/page.html", "<html><body>a home page</body></html>", content_type="text/html"
+    )
+    good = newsbot("feeds", "check", feed_server.url("/good.xml"), "--config", str(config))
+    bare = newsbot("feeds", "check", feed_server.url("/bare.xml"), "--config", str(config))
+    page = newsbot("feeds", "check", feed_server.url("/page.html"), "--config", str(config))
+    down = newsbot("feeds", "check", "http://127.0.0.1:9/feed.xml", "--config", str(config))
+    saved = Path(__file__).parent / "data" / "feeds"
+    atom = next(saved.glob("*atom_feed_content.xml"))
+    file = newsbot("feeds", "check", str(atom), "--config", str(config))
+    assert good.returncode == 0, good.stdout + good.stderr
+    lines = good.stdout.splitlines()
+    assert lines[0] == f"feed: {feed_server.url('/good.xml')}"
+    assert "validators: ETag, Last-Modified" in good.stdout
+    assert "stories: 2 stories, 0 dated, 2 with a link" in good.stdout
+    assert "  ?  Akinci over the Aegean" in good.stdout
+    assert "note: 2 stories have no date" in good.stdout
+    assert (
+        bare.returncode == 0 and "validators: none (every poll downloads it whole)" in bare.stdout
+    )
+    assert page.returncode == 1 and "problem:" in page.stdout, page.stdout
+    assert down.returncode == 1 and "problem: network error" in down.stdout, down.stdout
+    assert file.returncode == 0, file.stdout + file.stderr
+    assert "served:" not in file.stdout and "stories: " in file.stdout
+    assert not (config.parent / "data").exists(), "checking a feed touches no database"
