@@ -50,12 +50,16 @@ async def announce_gone(
     if not gone:
         return 0
     chats = {chat for subscribed in gone.values() for chat in subscribed}
-    prefs = await store.chat_prefs(chats)
+    try:
+        prefs = await store.chat_prefs(chats)
+    except StorageError as exc:  # recorded as gone already: tell them in the default language
+        log.warning("chat languages unknown now, notices in the default one: %s", exc)
+        prefs = {}
     sent = 0
     for rule_id, subscribed in gone.items():
         log.info("topic %s is gone: telling its %d subscribers", rule_id, len(subscribed))
         for chat in subscribed:
-            html, plain = say(rule_id, titles.get(rule_id, rule_id), prefs[chat])
+            html, plain = say(rule_id, titles.get(rule_id, rule_id), prefs.get(chat, ChatPrefs()))
             try:
                 await send(chat, html, plain)
             except DeliveryError as exc:

@@ -120,6 +120,8 @@ class App:
         )
         self.watch_sync = WatchSync(store, lambda: self.reloader.book)
         self._titles = {r.id: r.title for r in self.reloader.book.rules}
+        self.announcing: asyncio.Task[None] | None = None
+        """Removed topics being announced (started by a reload)."""
         """Every rule title seen in this run, to name a removed rule to its subscribers."""
         polling = config.polling
         self.http = make_client(
@@ -258,14 +260,26 @@ class App:
         self._titles.update({r.id: r.title for r in self.reloader.book.rules})
         report = await self.reloader.reload()
         await self._resolve_chat_names()
-        if self.leadership.leads():
-            await self._announce_gone()
+        self._announce_later()
         return report
 
+    def _announce_later(self) -> None:
+        """Tell removed topics' subscribers without holding up the reload (its /reload answer
+        first); the one-minute job does it anyway (bot.announcements)."""
+        if self.leadership.leads() and (self.announcing is None or self.announcing.done()):
+            self.announcing = asyncio.get_running_loop().create_task(self._announce_guarded())
+
+    async def _announce_guarded(self) -> None:
+        try:
+            await self._announce_gone()
+        except Exception:  # a bug must not go unseen in a task nobody awaits
+            log.exception("announcing removed topics failed")
+
     async def _announce_gone(self) -> None:
-        """Tell the subscribers of rules no longer in force, once (bot.announcements)."""
+        """Tell the subscribers of rules no longer in force, once (bot.announcements): only
+        while connected to Telegram, so that a notice is not spent on an outage."""
         telegram = self.telegram
-        if telegram is None:
+        if telegram is None or not telegram.ready.is_set():
             return
         book = self.reloader.book
         default = self.config.telegram.language
@@ -517,8 +531,7 @@ class App:
         if self.reloader.book is not before:
             self._titles.update({r.id: r.title for r in before.rules})
             await self._resolve_chat_names()
-            if self.leadership.leads():
-                await self._announce_gone()
+            self._announce_later()
 
     async def status_report(self) -> str:
         """What an admin's /status shows."""
@@ -556,6 +569,8 @@ class App:
         await self.store.prune_coordination(self.clock() - timedelta(days=2))
 
     async def close(self) -> None:
+        if self.announcing is not None and not self.announcing.done():
+            self.announcing.cancel()
         if self.telegram is not None:
             await self.telegram.stop()
         await self.http.aclose()

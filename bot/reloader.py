@@ -60,7 +60,7 @@ class RuleReloader:
         self._fingerprint = rules_fingerprint(self.rules_path)
         try:
             rules = load_rules(self.rules_path, self.feed_tags)
-            book = rules.book(self.feed_tags, self.book.watches.values())  # watches stay
+            book = rules.book(self.feed_tags, self.book.every_watch)  # the watches stay
         except Exception as exc:  # a bug or a hostile file must not stop the bot either
             if not isinstance(exc, ConfigError):
                 log.exception("loading the rules failed")

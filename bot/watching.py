@@ -31,7 +31,8 @@ class WatchSync:
         self.store = store
         self.book = book
         self._cursor: datetime | None = None
-        self._applied: dict[int, tuple[WatchState, str, str]] = {}
+        self._applied: dict[int, tuple[datetime, WatchState, str, str]] = {}
+        """Watch number -> the version in force here (its change time first)."""
 
     async def load(self) -> RuleBook:
         """The rule book in force with every live watch, compiled at once; later changes are
@@ -41,7 +42,7 @@ class WatchSync:
         live = []
         for watch in watches:
             self._seen(watch)
-            self._applied[watch.id] = (watch.state, watch.query, watch.chat)
+            self._applied[watch.id] = _version(watch)
             if watch.live:
                 live.append(watch_rule(watch.id, watch.chat, watch.query))
         loaded = book.with_watches(live)
@@ -65,8 +66,10 @@ class WatchSync:
     def apply(self, watch: Watch) -> bool:
         """Bring the book in line with one watch; False when it already was."""
         self._seen(watch)
-        version = (watch.state, watch.query, watch.chat)
-        if self._applied.get(watch.id) == version:
+        version = _version(watch)
+        applied = self._applied.get(watch.id)
+        # The same version, or an older one read before a newer change made here committed.
+        if applied is not None and (applied == version or applied[0] > version[0]):
             return False
         self._applied[watch.id] = version
         book = self.book()
@@ -82,3 +85,7 @@ class WatchSync:
     def _seen(self, watch: Watch) -> None:
         if self._cursor is None or watch.updated_at > self._cursor:
             self._cursor = watch.updated_at
+
+
+def _version(watch: Watch) -> tuple[datetime, WatchState, str, str]:
+    return (watch.updated_at, watch.state, watch.query, watch.chat)

@@ -25,6 +25,9 @@ from bot.core.watches import (
 from bot.rulefiles import load_rules
 from bot.storage.store import Store
 from bot.watching import WatchSync
+from tests.builders import delivery
+from tests.test_storage import NOW, SPEC, record
+from tests.test_storage import story as stored
 
 WORDS = [
     "shusha",
@@ -308,3 +311,45 @@ async def test_a_group_that_became_a_supergroup_keeps_its_watches(db_url: str) -
         assert book.watches[f"watch:{topic.id}"].notify == ("-100042/7",)
     finally:
         await store.close()
+
+
+async def test_pausing_or_deleting_a_watch_cancels_its_unsent_alerts(store: Store) -> None:
+    now = NOW
+    state = (await store.sync_feeds([SPEC], now))["news"]
+    paused = await store.draft_watch("1001", "Shusha", now)
+    kept = await store.draft_watch("1001", "Zangezur", now)
+    for draft in (paused, kept):
+        await store.set_watch(draft.id, WatchState.ACTIVE, now)
+    alerts = [
+        delivery("a", f"watch:{paused.id}", "1001"),  # names only the watch paused
+        delivery("b", f"watch:{kept.id}", "1001"),
+    ]
+    stories = [stored("a"), stored("b")]
+    await store.commit_poll(record(state, stories, {"a", "b"}, alerts), now)
+    await store.set_watch(paused.id, WatchState.PAUSED, now)
+    counts = await store.delivery_counts()
+    assert {s.value: n for s, n in counts.items()} == {"cancelled": 1, "pending": 1}
+
+
+def test_a_watch_left_out_on_a_reload_comes_back_with_its_list() -> None:
+    lexicon = {"towns": ("shusha",)}
+    book = RuleBook([], lexicon, watches=[watch_rule(1, "42", "@towns")])
+    without = RuleBook([], {}, watches=book.every_watch)
+    assert without.watches == {} and set(without.refused) == {"watch:1"}
+    again = RuleBook([], lexicon, watches=without.every_watch)
+    story = Story(feed="f", key="k", title="Shusha today")
+    assert _ids(again.matcher, story) == ["watch:1"]
+
+
+async def test_a_change_read_late_does_not_undo_a_newer_one(store: Store) -> None:
+    now = NOW
+    book = RuleBook([])
+    sync = WatchSync(store, lambda: book)
+    draft = await store.draft_watch("1001", "Shusha", now)
+    active = await store.set_watch(draft.id, WatchState.ACTIVE, now)
+    deleted = await store.set_watch(draft.id, WatchState.DELETED, now + timedelta(seconds=1))
+    assert sync.apply(active) and set(book.watches) == {f"watch:{draft.id}"}
+    assert sync.apply(deleted) and book.watches == {}
+    # The sync read the active row before the delete committed, and applies it after:
+    assert sync.apply(active) is False, "the older version, read late, is ignored"
+    assert book.watches == {}

@@ -79,7 +79,11 @@ class ChatStore(Database):
         async with self._tx() as conn:
             rows = await conn.execute(
                 select(ch.c.chat, ch.c.title)
-                .where(ch.c.chat.like("-%"), ch.c.status == ChatStatus.ACTIVE.value)
+                .where(
+                    ch.c.chat.like("-%"),
+                    ~ch.c.chat.contains("/"),  # a forum topic's settings: not a chat of its own
+                    ch.c.status == ChatStatus.ACTIVE.value,
+                )
                 .order_by(ch.c.chat)
                 .limit(limit)
             )

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
-from bot.core.watches import COUNTED, Watch, WatchError, WatchState, move
+from bot.core.watches import COUNTED, Watch, WatchError, WatchState, move, rule_id
 from bot.storage import schema as s
-from bot.storage.database import Database
+from bot.storage.deliveries import DeliveryStore
 
 w = s.watches
 
@@ -22,7 +22,7 @@ def _watch(row: Any) -> Watch:
     return Watch(row.id, row.chat, row.query, WatchState(row.state), row.created_at, row.updated_at)
 
 
-class WatchStore(Database):
+class WatchStore(DeliveryStore):
     """The watches aggregate."""
 
     async def draft_watch(self, chat: str, query: str, now: datetime) -> Watch:
@@ -95,6 +95,8 @@ class WatchStore(Database):
             result = await conn.execute(
                 update(w).where(w.c.id == number).values(**values).returning(*w.c)
             )
+            if target is not WatchState.ACTIVE:  # unsent alerts (held, in a digest) stop
+                await self._cancel_rule(conn, current.chat, rule_id(number))
             return _watch(result.one())
 
     async def watches_changed(self, since: datetime | None) -> list[Watch]:

@@ -245,6 +245,7 @@ class PreferenceCommands(Handlers):
         how = "" if prefs.language else _(texts.LANGUAGE_FROM_TELEGRAM)
         lines.append(_(texts.SETTINGS_LANGUAGE).format(name=LANGUAGES[language()], how=how))
         book = self.rules()
+        subscriptions = [r for r in subscriptions if r in book.by_id]  # gone topics leave
         reaching = await self._rules_reaching(chat)
         topics = list(dict.fromkeys([*subscriptions, *reaching]))
         lines.append(_(texts.SETTINGS_TOPICS))

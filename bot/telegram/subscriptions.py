@@ -4,6 +4,7 @@ buttons under alerts and on /rules pages."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -328,8 +329,9 @@ class SubscriptionCommands(Handlers):
             header = _(texts.MINE_ALL_MUTED).format(until=when(chat_muted, prefs)) + header
         await self._send_lines(update, header, lines)
 
-    MANAGED_CHECKED = 20
-    """Groups and channels /mine asks Telegram about, at most (one request each)."""
+    MANAGED_CHECKED = 100
+    """Groups and channels /mine asks Telegram about, at most (one request each, a few at
+    once)."""
 
     async def _managed(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> list[str]:
         """In a private chat: one line per group or channel the person administers and the
@@ -345,14 +347,22 @@ class SubscriptionCommands(Handlers):
                 if base.startswith("-") and "/" not in base:
                     known.setdefault(base, target if target.startswith("@") else None)
         book = self.rules()
+        candidates = sorted(known.items())[: self.MANAGED_CHECKED]
+        slots = asyncio.Semaphore(8)
+
+        async def manages(group: str) -> bool:
+            async with slots:
+                try:
+                    member = await context.bot.get_chat_member(chat_id(group), user.id)
+                except (TelegramError, ValueError) as exc:
+                    log.info("cannot check %s's rights in %s: %s", user.id, group, exc)
+                    return False
+            return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+        verdicts = await asyncio.gather(*(manages(group) for group, _ in candidates))
         lines = []
-        for group, title in sorted(known.items())[: self.MANAGED_CHECKED]:
-            try:
-                member = await context.bot.get_chat_member(chat_id(group), user.id)
-            except TelegramError as exc:
-                log.info("cannot check %s's rights in %s: %s", user.id, group, exc)
-                continue
-            if member.status not in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+        for (group, title), managed in zip(candidates, verdicts, strict=True):
+            if not managed:
                 continue
             reaching = await self._rules_reaching(group)
             topics = [esc(book.by_id[r].title) for r in reaching if r in book.by_id]

@@ -44,6 +44,9 @@ class RuleBook:
         self.by_id = {r.id: r for r in self.rules}
         self.lexicon = dict(lexicon or {})
         self.watches: dict[str, Rule] = {w.id: w for w in watches}
+        self.refused: dict[str, Rule] = {}
+        """Watches that do not compile with these rules (a lexicon list they name is gone):
+        left out of the matcher, kept for the next reload (the list may come back)."""
         self.routes: Mapping[str, Rule] = ChainMap(self.by_id, self.watches)
         """Every rule a match can name, for the routing stage."""
         self.feed_tags: dict[str, Sequence[str]] = dict(feed_tags or {})
@@ -59,8 +62,13 @@ class RuleBook:
             light=self.watches.keys(),
         )
         for refused in matcher.refused:
-            del self.watches[refused]
+            self.refused[refused] = self.watches.pop(refused)
         return matcher
+
+    @property
+    def every_watch(self) -> list[Rule]:
+        """The watches in force and those refused, for building the next rule book."""
+        return [*self.watches.values(), *self.refused.values()]
 
     def with_watches(self, watches: Iterable[Rule]) -> RuleBook:
         """The same file rules with these watches (one compile)."""
@@ -69,6 +77,7 @@ class RuleBook:
     def put_watch(self, rule: Rule) -> None:
         """Add or replace a watch. Raises :class:`RuleError` for an invalid query."""
         condition(rule, self.lexicon)  # invalid: refused before anything changes
+        self.refused.pop(rule.id, None)
         self.watches[rule.id] = rule
         if self.matcher.can_add(rule) and self.matcher.waste < self.REBUILD_WASTE:
             self.matcher.add(rule, light=True)
@@ -77,6 +86,7 @@ class RuleBook:
 
     def drop_watch(self, rule_id: str) -> bool:
         """Take a watch out; False if it was not in force."""
+        self.refused.pop(rule_id, None)
         if self.watches.pop(rule_id, None) is None:
             return False
         self.matcher.remove(rule_id)
