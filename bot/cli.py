@@ -4,6 +4,8 @@
     newsbot check                             validate the config and the rules
     newsbot feeds                             health of every feed (exit 1 if any is failing)
     newsbot feeds check URL|FILE              fetch and parse one feed; say what it holds
+    newsbot feeds import FILE.opml            add an OPML list's feeds to the config
+    newsbot feeds export [-o FILE]            the config's feeds as OPML 2.0
     newsbot rules check                       validate the rules only
     newsbot rules test FILE --feed SRC        what a rule file would match in a feed
     newsbot rules test FILE --history DAYS    ... or in the stories stored recently
@@ -38,13 +40,16 @@ from bot.app import (
     file_stories,
     instances_status,
     stored_stories,
+    utc_now,
 )
 from bot.config import Config, load_config
+from bot.core import opml
 from bot.core.errors import ConfigError, FeedError, NewsbotError, Problem
 from bot.core.feedcheck import feed_check
 from bot.core.health import health_table, summary
 from bot.core.models import Story
 from bot.core.rules.explain import explain
+from bot.feedlist import add_feeds
 from bot.logs import setup_logging
 from bot.rulefiles import RuleFileModel, load_rule_file, load_rules
 
@@ -76,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
         "check", parents=[config], help="fetch and parse one feed, and say what it holds"
     )
     check.add_argument("url", help="the feed's URL, or a saved feed file")
+    imp = feeds_sub.add_parser(
+        "import", parents=[config], help="add the feeds of an OPML file to the config"
+    )
+    imp.add_argument("file", type=Path, help="an OPML export of a feed reader")
+    exp_feeds = feeds_sub.add_parser(
+        "export", parents=[config], help="the config's feeds as OPML 2.0"
+    )
+    exp_feeds.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
     commands.add_parser(
         "status", parents=[config], help="the instances sharing the database and their leases"
     )
@@ -135,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(config, args)
         if args.command == "feeds" and args.feeds_command == "check":
             return _check_feed(config, args.url)
+        if args.command == "feeds" and args.feeds_command == "import":
+            return _import_opml(config, args.file)
+        if args.command == "feeds" and args.feeds_command == "export":
+            return _export_opml(config, args.output)
         if args.command == "feeds":
             return _feeds(config)
         if args.command == "status":
@@ -201,6 +218,39 @@ def _check_feed(config: Config, source: str) -> int:
     lines, usable = feed_check(source, fetched, parsed)
     print("\n".join(lines))
     return 0 if usable else 1
+
+
+def _import_opml(config: Config, path: Path) -> int:
+    """``newsbot feeds import FILE``: the list's new feeds appended to the config."""
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror}")]) from exc
+    listed = opml.read(body, str(path))
+    added = add_feeds(Path(config.source), listed.feeds)
+    print(
+        f"{path}: {len(listed.feeds)} feeds; {len(added.names)} added to {config.source}, "
+        f"{added.known} listed already"
+        + (f"; {listed.skipped} outlines without a feed URL left out" if listed.skipped else "")
+        + ("; the file was not well-formed and was read after repairs" if listed.repaired else "")
+    )
+    for name in added.names:
+        print(f"  + {name}")
+    if added.names:
+        print("Restart the bot (or wait for its next start) to poll them.")
+    return 0
+
+
+def _export_opml(config: Config, output: Path | None) -> int:
+    """``newsbot feeds export``: every feed of the config, its tags as folders and categories."""
+    feeds = [(f.title or f.name, f.url, f.tags) for f in config.feeds]
+    text = opml.write(feeds, f"newsbot feeds ({Path(config.source).name})", utc_now())
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        print(f"{len(feeds)} feeds written to {output}")
+    return 0
 
 
 def _check(config: Config) -> int:
