@@ -26,10 +26,10 @@ class GoneStore(Protocol):
     async def chat_prefs(self, chats: Iterable[str]) -> dict[str, ChatPrefs]: ...
 
 
-Say = Callable[[str, str, ChatPrefs], tuple[str, str]]
-"""(rule id, its title, the chat's preferences) -> the notice as (HTML, plain text)."""
-Send = Callable[[str, str, str], Awaitable[object]]
-"""(chat, HTML, plain text) -> sent, paced like every other message."""
+Say = Callable[[str, str, ChatPrefs], str]
+"""(rule id, its title, the chat's preferences) -> the notice, as Telegram HTML."""
+Send = Callable[[str, str], Awaitable[object]]
+"""(chat, HTML) -> sent, paced like every other message."""
 
 
 async def announce_gone(
@@ -59,9 +59,9 @@ async def announce_gone(
     for rule_id, subscribed in gone.items():
         log.info("topic %s is gone: telling its %d subscribers", rule_id, len(subscribed))
         for chat in subscribed:
-            html, plain = say(rule_id, titles.get(rule_id, rule_id), prefs.get(chat, ChatPrefs()))
+            notice = say(rule_id, titles.get(rule_id, rule_id), prefs.get(chat, ChatPrefs()))
             try:
-                await send(chat, html, plain)
+                await send(chat, notice)
             except DeliveryError as exc:
                 log.info("could not tell chat %s that %s is gone: %s", chat, rule_id, exc)
                 continue

@@ -120,9 +120,9 @@ class App:
         )
         self.watch_sync = WatchSync(store, lambda: self.reloader.book)
         self._titles = {r.id: r.title for r in self.reloader.book.rules}
+        """Every rule title seen in this run, to name a removed rule to its subscribers."""
         self.announcing: asyncio.Task[None] | None = None
         """Removed topics being announced (started by a reload)."""
-        """Every rule title seen in this run, to name a removed rule to its subscribers."""
         polling = config.polling
         self.http = make_client(
             user_agent=polling.user_agent,
@@ -284,12 +284,12 @@ class App:
         book = self.reloader.book
         default = self.config.telegram.language
 
-        def say(rule_id: str, title: str, prefs: ChatPrefs) -> tuple[str, str]:
+        def say(rule_id: str, title: str, prefs: ChatPrefs) -> str:
             language = i18n.pick(prefs.language, prefs.user_language, default)
             return i18n.rule_gone(rule_id, title, language)
 
-        async def send(chat: str, html: str, plain: str) -> None:
-            if not await telegram.tell(chat, html, plain):
+        async def send(chat: str, html: str) -> None:
+            if not await telegram.tell(chat, html):
                 raise ChatUnavailable(chat, "the notice was not taken")
 
         await announce_gone(self.store, book.by_id, self._titles, say, send, self.clock())
@@ -604,22 +604,23 @@ async def fetch_feed(url: str, config: Config) -> tuple[Fetched, ParsedFeed]:
     return fetched, parse_feed("cli", fetched.body, fetched.url, fetched.content_type)
 
 
-def file_feed(path: Path) -> ParsedFeed:
-    """A saved feed file, parsed as the bot would parse its body."""
+def read_file(path: Path) -> bytes:
+    """A file the command line was given; a clear error when it cannot be read."""
     try:
-        body = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror}")]) from exc
-    return parse_feed(path.stem, body, path.resolve().as_uri())
+
+
+def file_feed(path: Path) -> ParsedFeed:
+    """A saved feed file, parsed as the bot would parse its body."""
+    return parse_feed(path.stem, read_file(path), path.resolve().as_uri())
 
 
 def file_stories(path: Path) -> list[Story]:
     """The stories of a saved feed file, or one story from a text file (first line: the
     title; the rest: the summary)."""
-    try:
-        body = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror}")]) from exc
+    body = read_file(path)
     head = body.lstrip()[:200].lower()
     if path.suffix.lower() in (".txt", ".text") or not head.startswith((b"<", b"\xef\xbb\xbf<")):
         text = body.decode("utf-8", errors="replace").strip()

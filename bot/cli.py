@@ -39,6 +39,7 @@ from bot.app import (
     file_feed,
     file_stories,
     instances_status,
+    read_file,
     stored_stories,
     utc_now,
 )
@@ -222,11 +223,7 @@ def _check_feed(config: Config, source: str) -> int:
 
 def _import_opml(config: Config, path: Path) -> int:
     """``newsbot feeds import FILE``: the list's new feeds appended to the config."""
-    try:
-        body = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror}")]) from exc
-    listed = opml.read(body, str(path))
+    listed = opml.read(read_file(path), str(path))
     added = add_feeds(Path(config.source), listed.feeds)
     print(
         f"{path}: {len(listed.feeds)} feeds; {len(added.names)} added to {config.source}, "

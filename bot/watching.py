@@ -46,9 +46,11 @@ class WatchSync:
             if watch.live:
                 live.append(watch_rule(watch.id, watch.chat, watch.query))
         loaded = book.with_watches(live)
-        refused = len(live) - len(loaded.watches)
-        if refused:
-            log.warning("%d watches no longer compile (a lexicon list they use is gone)", refused)
+        if loaded.refused:
+            log.warning(
+                "%d watches no longer compile (a lexicon list they use is gone)",
+                len(loaded.refused),
+            )
         log.info("%d watches in force", len(loaded.watches))
         return loaded
 

@@ -60,10 +60,7 @@ class HistoryCommands(Handlers):
         try:
             found = await self._matching(rule, SHOWN)
         except RuleError as exc:
-            where = _(texts.SEARCH_AT_COLUMN).format(column=exc.column) if exc.column else ""
-            await self._reply(
-                update, _(texts.SEARCH_INVALID).format(error=esc(exc.message)) + where
-            )
+            await self._reply(update, query_error(exc))
             return
         header = _(texts.SEARCH_HEADER).format(query=esc(query), days=HISTORY.days)
         await self._answer(update, header, found)
@@ -88,6 +85,12 @@ class HistoryCommands(Handlers):
             return
         lines = story_lines(found)
         await self._send_lines(update, header, lines)
+
+
+def query_error(exc: RuleError) -> str:
+    """Why a query typed in a command cannot be read, with its column when known."""
+    where = _(texts.SEARCH_AT_COLUMN).format(column=exc.column) if exc.column else ""
+    return _(texts.SEARCH_INVALID).format(error=esc(exc.message)) + where
 
 
 def story_lines(found: list[Story]) -> list[str]:

@@ -146,13 +146,10 @@ def speech(default: str) -> Callable[[ChatPrefs], tuple[str | None, Wording]]:
     return of
 
 
-def rule_gone(rule_id: str, title: str, language: str) -> tuple[str, str]:
-    """The notice that a followed topic is gone, in ``language``: (HTML, plain text)."""
+def rule_gone(rule_id: str, title: str, language: str) -> str:
+    """The notice (Telegram HTML) that a followed topic is gone, in ``language``."""
     with speaking(language):
-        text = _(texts.RULE_REMOVED).format(title=html.escape(title), id=html.escape(rule_id))
-    return text, text.replace("<b>", "").replace("</b>", "").replace("<code>", "").replace(
-        "</code>", ""
-    )
+        return _(texts.RULE_REMOVED).format(title=html.escape(title), id=html.escape(rule_id))
 
 
 def commands(admin: bool = False) -> list[tuple[str, str]]:

@@ -218,7 +218,7 @@ class TelegramRuntime:
         self.ready.set()
         await self._switch()
 
-    async def tell(self, chat: str, html: str, plain: str) -> bool:
+    async def tell(self, chat: str, html: str) -> bool:
         """Send a chat a notice of the bot's own (not an alert), paced with the replies and
         alerts; False when Telegram would not take it (the chat is left alone then)."""
         if not self.ready.is_set():

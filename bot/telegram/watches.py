@@ -29,7 +29,7 @@ from bot.core.watches import (
 )
 from bot.telegram import texts
 from bot.telegram.handlers import Handlers, esc, plain
-from bot.telegram.history import HISTORY, preview, story_lines
+from bot.telegram.history import HISTORY, preview, query_error, story_lines
 from bot.telegram.i18n import _
 
 log = logging.getLogger(__name__)
@@ -117,9 +117,7 @@ class WatchCommands(Handlers):
         try:
             return check_query(text, self.rules().lexicon)
         except RuleError as exc:
-            where = _(texts.SEARCH_AT_COLUMN).format(column=exc.column) if exc.column else ""
-            invalid = _(texts.SEARCH_INVALID).format(error=esc(exc.message))
-            await self._reply(update, invalid + where)
+            await self._reply(update, query_error(exc))
             return None
 
     async def watches(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

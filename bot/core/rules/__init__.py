@@ -76,13 +76,14 @@ class RuleBook:
 
     def put_watch(self, rule: Rule) -> None:
         """Add or replace a watch. Raises :class:`RuleError` for an invalid query."""
-        condition(rule, self.lexicon)  # invalid: refused before anything changes
+        if self.matcher.can_add(rule) and self.matcher.waste < self.REBUILD_WASTE:
+            self.matcher.add(rule, light=True)  # an invalid one raises before any change
+        else:
+            condition(rule, self.lexicon)  # the rebuild would leave an invalid one out
+            self.watches[rule.id] = rule
+            self.matcher = self._build()
         self.refused.pop(rule.id, None)
         self.watches[rule.id] = rule
-        if self.matcher.can_add(rule) and self.matcher.waste < self.REBUILD_WASTE:
-            self.matcher.add(rule, light=True)
-        else:
-            self.matcher = self._build()
 
     def drop_watch(self, rule_id: str) -> bool:
         """Take a watch out; False if it was not in force."""
