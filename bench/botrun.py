@@ -51,9 +51,12 @@ def config_text(
     delivery: dict[str, str] | None = None,
     rules_dir: str = "rules",
     log_level: str = "INFO",
+    clustering: bool = False,
 ) -> str:
     """A ``config.yaml`` for the bot: Telegram at ``api_url`` (token from the environment),
-    SQLite at ``database``, the given ``(name, url)`` feeds and settings."""
+    SQLite at ``database``, the given ``(name, url)`` feeds and settings. Story clustering is
+    off unless asked for: the generated stories differ by a number only, and each is an
+    alert to count, not another outlet's version of one story."""
     lines = [
         "telegram:",
         "  token: ${TELEGRAM_BOT_TOKEN}",
@@ -67,6 +70,7 @@ def config_text(
     ]
     if delivery:
         lines += ["delivery:", *(f"  {k}: {v}" for k, v in delivery.items())]
+    lines += ["clustering:", f"  enabled: {'true' if clustering else 'false'}"]
     lines += [f"rules_dir: {q(rules_dir)}", f"log_level: {log_level}", "feeds:"]
     for name, url in feeds:
         lines += [f"  - name: {q(name)}", f"    url: {q(url)}"]

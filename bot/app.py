@@ -34,6 +34,7 @@ from bot.core.ports import Messenger
 from bot.core.rules import RuleBook
 from bot.feeds.fetch import Fetcher, make_client
 from bot.feeds.parse import ParserPool, parse_feed
+from bot.grouping import ClusterStage
 from bot.lanes import Lanes
 from bot.leadership import Leadership, StoredUpdates
 from bot.metrics import Endpoints, Metrics
@@ -74,6 +75,7 @@ def send_policy(config: Config) -> SendPolicy:
         retry_cap=d.retry_cap.total_seconds(),
         maybe_sent_delay=d.maybe_sent_delay.total_seconds(),
         blocked_notice=d.blocked_notice,
+        edits=config.clustering.edit_policy(),
     )
 
 
@@ -174,6 +176,14 @@ class App:
         else:
             messenger = ConsoleMessenger(options.console)
         self.messenger = messenger
+        clustering = config.clustering
+        self.clusters = (
+            ClusterStage(
+                store, self.clock, window=clustering.window, use_semantic=clustering.semantic
+            )
+            if clustering.enabled
+            else None
+        )
         self.sender = Sender(
             store=store,
             messenger=messenger,
@@ -199,6 +209,7 @@ class App:
             only_recipient=None if self.telegram else CONSOLE_CHAT,
             burst=config.delivery.burst,
             storage=self.storage_health,
+            clusters=self.clusters,
         )
         self.feeds = FeedPoller(
             self.pipeline,
@@ -425,6 +436,8 @@ class App:
             await self.telegram.start(receive_updates=False)  # updates: the leader's
         await self.feeds.sync()
         await self._load_watches()
+        if self.clusters is not None:
+            log.info("%s", self.clusters.mode)
         polling = self.config.polling
         lanes = Lanes(
             host_of=self.feeds.host_of,

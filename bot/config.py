@@ -26,6 +26,7 @@ from pydantic import (
 from bot.core.errors import ConfigError, Problem
 from bot.core.models import FeedSpec
 from bot.core.schedule import PollPolicy, SeedPolicy
+from bot.core.storylines import EditPolicy
 from bot.settings import ByteSize, Duration, problems_from
 from bot.yamlfile import Located, load
 
@@ -241,6 +242,26 @@ class FeedSettings(_Model):
         return value
 
 
+class ClusteringSettings(_Model):
+    """One message per story across outlets (see bot.core.clustering, bot.core.storylines)."""
+
+    enabled: bool = True
+    """Cluster matched stories: a chat gets one message per story, edited to list the other
+    outlets' versions (a chat can turn that off in /settings)."""
+    window: Duration = timedelta(hours=48)
+    """Versions of a story published within this time of each other are one story."""
+    semantic: bool = True
+    """Compare titles across languages with the semantic extra when it is installed
+    (``pip install 'newsbot[semantic]'``); without it stories cluster within a language."""
+    edit_after: Duration = timedelta(seconds=30)
+    """Versions arriving within this time of the first are listed by one edit."""
+    edit_every: Duration = timedelta(minutes=5)
+    """At most one edit of a message per this period."""
+
+    def edit_policy(self) -> EditPolicy:
+        return EditPolicy(window=self.window, after=self.edit_after, every=self.edit_every)
+
+
 class ObservabilitySettings(_Model):
     listen: Listen | None = None
     """``host:port`` for ``/metrics``, ``/healthz`` and ``/readyz`` (e.g. ``127.0.0.1:9108``;
@@ -276,6 +297,7 @@ class Config(_Model):
     delivery: DeliverySettings = DeliverySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     coordination: CoordinationSettings = CoordinationSettings()
+    clustering: ClusteringSettings = ClusteringSettings()
     rules_dir: str = "rules"
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     log_format: str = Field("text", pattern=r"^(text|json)$")

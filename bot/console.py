@@ -38,8 +38,29 @@ class ConsoleMessenger:
         language: str | None = None,
     ) -> int | None:
         self.count += 1
-        print(f"\n── alert for {chat} " + "─" * 40 + f"\n{plain}", file=self.stream, flush=True)
-        return None
+        print(
+            f"\n── alert for {chat} #{self.count} " + "─" * 36 + f"\n{plain}",
+            file=self.stream,
+            flush=True,
+        )
+        return self.count
+
+    async def edit(
+        self,
+        chat: str,
+        message_id: int,
+        html: str | None,
+        plain: str,
+        actions: Sequence[Action] = (),
+        *,
+        link_preview: bool = False,
+        language: str | None = None,
+    ) -> None:
+        print(
+            f"\n── update of #{message_id} to {chat} " + "─" * 34 + f"\n{plain}",
+            file=self.stream,
+            flush=True,
+        )
 
     async def resolve(self, name: str) -> str | None:
         return None

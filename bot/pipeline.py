@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from bot.core.errors import FeedError, FeedGone, StorageError
 from bot.core.models import FeedSpec, FeedState, Fetched, Match, NewDelivery, PollRecord, Story
 from bot.core.outage import StorageHealth
-from bot.core.ports import FeedFetcher, FeedParser, PollStore
+from bot.core.ports import FeedFetcher, FeedParser, PollStore, StoryPlacer
 from bot.core.routing import Audience, cap_burst, route
 from bot.core.rules import RuleBook
 from bot.core.schedule import (
@@ -85,7 +85,10 @@ class Pipeline:
         only_recipient: str | None = None,
         burst: int = 20,
         storage: StorageHealth | None = None,
+        clusters: StoryPlacer | None = None,
     ) -> None:
+        self.clusters = clusters
+        """The clustering stage (None: every story is a story of its own)."""
         self.fetcher = fetcher
         self.parser = parser
         self.store = store
@@ -212,7 +215,7 @@ class Pipeline:
         slices = [stories[i : i + self.slice_size] for i in range(0, len(stories), self.slice_size)]
         for index, part in enumerate(slices or [stories]):
             last = index == len(slices) - 1 or not slices
-            routed = await self._deliveries(spec, [s for s in part if s.key in wanted])
+            routed, clusters = await self._deliveries(spec, [s for s in part if s.key in wanted])
             capped = cap_burst(routed, sent_per_chat, self.burst)
             overflow.extend(d for d in capped if d.digest)
             record = PollRecord(
@@ -222,6 +225,7 @@ class Pipeline:
                 new_keys=frozenset(s.key for s in part if s.key in unseen),
                 deliveries=[d for d in capped if not d.digest] + (overflow if last else []),
                 carried=frozenset(stored) if last else frozenset(),
+                clusters=clusters,
             )
             stored.update(record.new_keys)
             async with self._writing:
@@ -242,8 +246,11 @@ class Pipeline:
         )
         return PollResult(spec.name, outcome, new_state, len(stories), len(new), queued)
 
-    async def _deliveries(self, spec: FeedSpec, stories: Sequence[Story]) -> list[NewDelivery]:
-        """Match the new stories, then let the routing stage decide the messages."""
+    async def _deliveries(
+        self, spec: FeedSpec, stories: Sequence[Story]
+    ) -> tuple[list[NewDelivery], dict[str, str]]:
+        """Match the new stories, place the matched ones in their stories (clusters), then
+        let the routing stage decide the messages."""
         book = self.rules
         matched: list[tuple[Story, Sequence[Match]]] = []
         for story in stories:
@@ -251,13 +258,17 @@ class Pipeline:
             if matches:
                 matched.append((story, matches))
         if not matched:
-            return []
+            return [], {}
+        clusters: dict[str, str] = {}
+        if self.clusters is not None:
+            clusters = await self.clusters.place([story for story, _ in matched])
         if self.only_recipient is not None:
             audience = Audience()
         else:
             rule_ids = {m.rule_id for _, matches in matched for m in matches}
             audience = await self.store.audience(rule_ids, self.clock())
-        return route(matched, book.routes, audience, only_recipient=self.only_recipient)
+        routed = route(matched, book.routes, audience, only_recipient=self.only_recipient)
+        return routed, clusters
 
     def _succeeded(
         self,

@@ -32,7 +32,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
@@ -53,8 +53,17 @@ from bot.core.notices import NoticeBatch
 from bot.core.outage import StorageHealth
 from bot.core.pacing import Pacer, retry_delay
 from bot.core.ports import DeliveryStore, Messenger
-from bot.core.render import ENGLISH, Action, Wording, alert_actions, render_html, render_plain
+from bot.core.render import (
+    ENGLISH,
+    Action,
+    Wording,
+    alert_actions,
+    others,
+    render_html,
+    render_plain,
+)
 from bot.core.rules import Rule
+from bot.core.storylines import EditJob, EditPolicy, carried, current_actions, fold, joins
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,6 +92,10 @@ class SendPolicy:
     """A message whose answer was lost (it may have been delivered) is resent no sooner."""
     blocked_notice: timedelta = timedelta(hours=1)
     """People who blocked the bot are told to the admins in one message per this period."""
+    edits: EditPolicy = field(default_factory=EditPolicy)
+    """How later versions of a story join the message a chat got for it."""
+    edit_batch: int = 50
+    """Message edits claimed at once."""
 
 
 @dataclass
@@ -98,6 +111,10 @@ class SendStats:
     """Digest messages sent."""
     maybe_sent: int = 0
     """Deliveries whose answer was lost: resent later, so possibly duplicated."""
+    joined: int = 0
+    """Deliveries added to the message their chat already had for their story."""
+    edits: int = 0
+    """Messages edited to list the versions that joined them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +131,13 @@ class _Message:
     digest: bool = False
     language: str | None = None
     """The language of the chat's buttons (None: the messenger's default)."""
+    edit: EditJob | None = None
+    """Set for an edit of a message already sent (it lists what joined it)."""
 
     @property
     def ids(self) -> list[int]:
-        return [a.delivery_id for a in self.alerts]
+        """The deliveries the message carries (none for an edit: they were recorded)."""
+        return [i for a in self.alerts for i in carried(a)]
 
     @property
     def attempts(self) -> int:
@@ -146,6 +166,23 @@ def _single(alert: Alert, prefs: ChatPrefs, speech: Speech = _english) -> _Messa
     )
 
 
+def _edited(job: EditJob, prefs: ChatPrefs, speech: Speech = _english) -> _Message:
+    """The edit of a sent alert that other outlets' versions joined: the alert as sent, with
+    its buttons as they are now, listing the versions."""
+    language, wording = speech(prefs)
+    alert = job.alert
+    return _Message(
+        chat=job.chat,
+        html=None if alert.plain else render_html(alert, prefs.tz, prefs.tz_name, wording),
+        plain=render_plain(alert, prefs.tz, prefs.tz_name, wording=wording),
+        alerts=(),
+        actions=current_actions(alert_actions(alert), job.muted, job.subscribed),
+        link_preview=alert.link_preview,
+        language=language,
+        edit=job,
+    )
+
+
 def _digest(
     chat: str, alerts: Sequence[Alert], prefs: ChatPrefs, speech: Speech = _english
 ) -> list[_Message]:
@@ -157,8 +194,9 @@ def _digest(
             chat=chat,
             html=None if plain else part.html,
             plain=part.plain,
-            alerts=tuple(by_id[i] for i in part.delivery_ids),
-            silent=all(by_id[i].silent for i in part.delivery_ids),
+            # A story's line carries the versions folded into it; they follow its alert.
+            alerts=tuple(by_id[i] for i in part.delivery_ids if i in by_id),
+            silent=all(by_id[i].silent for i in part.delivery_ids if i in by_id),
             digest=True,
             language=language,
         )
@@ -302,16 +340,34 @@ class Sender:
                 wall, policy.lease, policy.digest_batch, policy.digest_chats
             )
         ]
-        if not alerts and not digests:
+        claimed = len(alerts) + len(digests)
+        prefs: dict[str, ChatPrefs] = {}
+
+        def grouping(chat: str) -> bool:
+            return prefs[chat].grouping
+
+        if claimed:
+            alerts, digests = await self._resolve_names(alerts, digests)
+            prefs = await self.store.chat_prefs({a.chat for a in [*alerts, *digests]})
+            # Versions of stories the chats have join their messages first, so that the
+            # edits claimed next list them.
+            alerts, digests = await self._join(alerts, digests, grouping, wall)
+        edits = [
+            replace(job, alert=self.describe(job.alert))
+            for job in await self.store.claim_edits(wall, policy.lease, policy.edit_batch)
+        ]
+        if not claimed and not edits:
             return 0
-        alerts, digests = await self._resolve_names(alerts, digests)
-        prefs = await self.store.chat_prefs({a.chat for a in [*alerts, *digests]})
+        missing = {job.chat for job in edits} - set(prefs)
+        if missing:
+            prefs.update(await self.store.chat_prefs(missing))
+        alerts = fold(alerts, grouping)
         queues: dict[str, deque[_Message]] = {}
         held: list[tuple[int, datetime]] = []
         for alert in alerts:
             release = alert_release(wall, prefs[alert.chat], alert)
             if release is not None:
-                held.append((alert.delivery_id, release))
+                held.extend((i, release) for i in carried(alert))
                 continue
             queues.setdefault(alert.chat, deque()).append(
                 _single(alert, prefs[alert.chat], self.speech)
@@ -325,8 +381,10 @@ class Sender:
         for chat, chat_alerts in by_chat.items():
             # A digest comes before the chat's single alerts: it holds the older news.
             queues.setdefault(chat, deque()).extendleft(
-                reversed(_digest(chat, chat_alerts, prefs[chat], self.speech))
+                reversed(_digest(chat, fold(chat_alerts, grouping), prefs[chat], self.speech))
             )
+        for job in edits:  # after the chat's new alerts: an edit changes an older message
+            queues.setdefault(job.chat, deque()).append(_edited(job, prefs[job.chat], self.speech))
         # Work on the batch for at most a third of the lease, well before it runs out.
         started = self.monotonic()
         deadline = started + policy.lease.total_seconds() / 3
@@ -383,8 +441,44 @@ class Sender:
             leftover = [i for q in queues.values() for m in q for i in m.ids]
             if leftover:
                 await self._record(lambda: self.store.give_back(leftover, self.clock()))
+            # Edits not made in this batch are due again when their lease runs out.
             self.pacer.forget(self.monotonic())  # bounded memory: chats not written to lately
-        return len(alerts) + len(digests)
+        return claimed + len(edits)
+
+    async def _join(
+        self,
+        alerts: list[Alert],
+        digests: list[Alert],
+        grouping: Callable[[str], bool],
+        now: datetime,
+    ) -> tuple[list[Alert], list[Alert]]:
+        """Alerts whose chat already got a message for their story join it (it is edited
+        later to list them) instead of going out; returns the others."""
+        clustered = {
+            (a.chat, a.cluster)
+            for a in [*alerts, *digests]
+            if a.cluster is not None and grouping(a.chat)
+        }
+        if not clustered:
+            return alerts, digests
+        window = self.policy.edits.window
+        sent = await self.store.story_messages(
+            {(chat, cluster) for chat, cluster in clustered if cluster is not None}, now - window
+        )
+        everything = [*alerts, *digests]
+        joined, _ = joins(everything, sent, grouping)
+        if not joined:
+            return alerts, digests
+        await self._record(lambda: self.store.join(joined, self.clock(), self.policy.edits))
+        self.stats.joined += len(joined)
+        gone = {j.delivery_id for j in joined}
+        for alert in everything:
+            if alert.delivery_id in gone:
+                log.info("%r joins its story's message in %s", alert.story.title[:80], alert.chat)
+        return (
+            [a for a in alerts if a.delivery_id not in gone],
+            [a for a in digests if a.delivery_id not in gone],
+        )
 
     async def _resolve_names(
         self, alerts: list[Alert], digests: list[Alert]
@@ -426,6 +520,8 @@ class Sender:
     async def _deliver(self, message: _Message) -> bool:
         """Send one message and record the outcome for every delivery it carries; False if
         the chat can take no more now."""
+        if message.edit is not None:
+            return await self._deliver_edit(message, message.edit)
         ids = message.ids
         try:
             message_id = await self.messenger.send(
@@ -510,6 +606,74 @@ class Sender:
                 )
         return True  # sent, or to be retried: the chat itself can take more
 
+    async def _deliver_edit(self, message: _Message, job: EditJob) -> bool:
+        """Edit a sent alert to list the versions that joined it. An edit that fails is
+        made later, or given up (the versions stay recorded as part of the message)."""
+        policy = self.policy.edits
+        listed = len(others(job.alert))
+        if listed <= job.listed:  # nothing new to show (a version from a listed outlet)
+            await self._record(
+                partial(
+                    self.store.edited,
+                    job.chat,
+                    job.message_id,
+                    job.rendered_at,
+                    self.clock(),
+                    policy,
+                    job.listed,
+                )
+            )
+            return True
+        try:
+            await self.messenger.edit(
+                job.chat,
+                job.message_id,
+                message.html,
+                message.plain,
+                message.actions,
+                link_preview=message.link_preview,
+                language=message.language,
+            )
+        except RateLimited as exc:
+            self.stats.rate_limited += 1
+            self.pacer.pause(exc.retry_after, self.monotonic())
+            when = self.clock() + timedelta(seconds=exc.retry_after)
+            await self._record(
+                partial(self.store.edit_later, job.chat, job.message_id, when, policy, failed=False)
+            )
+        except (ChatMoved, ChatUnavailable, BadMessage) as exc:
+            # Deleted, too old to edit, or the chat is gone: its next alert tells the rest.
+            log.info("message %d in %s is not edited: %s", job.message_id, job.chat, exc)
+            await self._record(partial(self.store.drop_edit, job.chat, job.message_id))
+        except Exception as exc:  # network, server, or a bug: later, a few times
+            if not isinstance(exc, DeliveryError):
+                log.exception("unexpected error editing message %d", job.message_id)
+            when = self.clock() + policy.every
+            await self._record(
+                partial(self.store.edit_later, job.chat, job.message_id, when, policy, failed=True)
+            )
+        else:
+            self.stats.edits += 1
+            now = self.clock()
+            await self._record(
+                partial(
+                    self.store.edited,
+                    job.chat,
+                    job.message_id,
+                    job.rendered_at,
+                    now,
+                    policy,
+                    listed,
+                )
+            )
+            log.info(
+                "message %d in %s now lists %d other versions",
+                job.message_id,
+                job.chat,
+                len(job.alert.also),
+            )
+        return True
+
     async def _retry(self, message: _Message, error: str, at_least: float = 0.0) -> None:
         attempts = message.attempts + 1
         if attempts >= self.policy.max_attempts:
@@ -561,6 +725,10 @@ def with_rules(
             alert,
             rules=tuple(describe_rule(r, by_id) for r in alert.rules),
             feed_title=feed_titles.get(alert.feed_title, alert.feed_title),
+            also=tuple(
+                replace(o, feed_title=feed_titles.get(o.feed_title, o.feed_title))
+                for o in alert.also
+            ),
         )
 
     return describe

@@ -117,12 +117,17 @@ def test_same_pattern_headlines_of_different_events_stay_apart_with_the_shipped_
     None
 ):
     """Shared words ("Israeli strike ... kills") are weaker evidence than the threshold asks:
-    a threshold near zero would merge these (p = 0.35 against 0.45)."""
+    a threshold near zero would merge these; and headlines giving other numbers never merge."""
     clusterer = Clusterer(background=headline_stems())
-    first = clusterer.add(item(1, "Israeli strike on Gaza school kills 12"))
-    second = clusterer.add(item(2, "Israeli strike on Lebanon village kills 3", 10))
+    first = clusterer.add(item(1, "Israeli strike on Gaza school kills dozens"))
+    second = clusterer.add(item(2, "Israeli strike on Lebanon village kills several", 10))
     assert (first.story, second.story) == ("i1", "i2")
     assert 0.1 < second.score < 0.45, second.reason
+    numbered = Clusterer(background=headline_stems())
+    numbered.add(item(1, "Israeli strike on Gaza school kills 12"))
+    third = numbered.add(item(2, "Israeli strike on Gaza school kills 3", 10))
+    assert third.story == "i2", third.reason
+    assert third.reason == "new story: i1 gives other numbers (12)"
 
 
 def test_items_older_than_the_window_are_forgotten() -> None:

@@ -62,10 +62,11 @@ async def test_restart_sends_nothing_again_and_unchanged_feeds_are_not_parsed(
     feeds = {"news": "/news.xml", "plain": "/plain.xml"}
     app = await make_app(feeds=feeds)
     await app.run_once()
-    for path in feeds.values():
+    # Two different stories (the same one in both feeds would be one message: one story).
+    for n, path in enumerate(feeds.values(), start=2):
         feed_server.set_feed(
             path,
-            rss([item(1, "Old news"), item(2, "Bayraktar TB3 flies")]),
+            rss([item(1, "Old news"), item(n, f"Bayraktar TB3 flies mission {n}")]),
             etag=path == "/news.xml",
             last_modified=path == "/news.xml",
         )

@@ -30,6 +30,7 @@ from bot.core.digest import Digest, QuietHours
 from bot.core.errors import StorageError
 from bot.core.models import FeedSpec, FeedState, NewDelivery, PollRecord, Story
 from bot.core.outbox import DeliveryState
+from bot.core.storylines import EditPolicy, Joining
 from bot.storage import Store, schema
 from tests.builders import delivery
 
@@ -359,6 +360,7 @@ async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url
         fresh = await conn.run_sync(_columns)
         # Make it a version-1 database again.
         for table in (
+            "message_edits",
             "delivery_rules",
             "deliveries",
             "mutes",
@@ -377,8 +379,17 @@ async def test_version_1_databases_migrate_to_the_schema_of_a_new_install(db_url
         for column in ("moved_url", "lease_holder", "lease_token", "lease_until"):
             await conn.execute(text(f"ALTER TABLE feeds DROP COLUMN {column}"))
         await conn.execute(text("ALTER TABLE chats DROP COLUMN muted_until"))
-        for column in ("timezone", "quiet_start", "quiet_end", "language", "user_language"):
+        for column in (
+            "timezone",
+            "quiet_start",
+            "quiet_end",
+            "language",
+            "user_language",
+            "group_stories",
+        ):
             await conn.execute(text(f"ALTER TABLE chats DROP COLUMN {column}"))
+        await conn.execute(text("DROP INDEX ix_stories_cluster"))
+        await conn.execute(text("ALTER TABLE stories DROP COLUMN cluster"))
         await conn.execute(text("DELETE FROM schema_migrations"))
         await conn.execute(
             text("INSERT INTO schema_migrations (version, applied_at) VALUES (1, :t)"),
@@ -469,3 +480,49 @@ async def test_two_merges_of_one_name_at_once_both_succeed(store: Store) -> None
         )
     assert await store.aliases() == {"@desk": "-1001"}
     assert await store.subscriptions_of("-1001") == ["drones"]
+
+
+async def test_versions_join_a_sent_message_and_its_edits_are_owed_once(store: Store) -> None:
+    """A story's versions join the message their chat got for it: the message is owed one
+    edit (due after ``after``, claimed with a lease, owed again only if a version joined
+    after it was read), and a version from the message's own feed owes none."""
+    policy = EditPolicy(after=timedelta(seconds=30), every=timedelta(minutes=5))
+    state = (await store.sync_feeds([SPEC], NOW))["news"]
+    stories = [story("a", "First"), story("b", "Second"), story("c", "Third")]
+    wanted = [delivery(k, "r", "1001") for k in ("a", "b", "c")]
+    clusters = {"a": "news/a", "b": "news/a", "c": "news/a"}
+    await store.commit_poll(
+        replace(record(state, stories, {"a", "b", "c"}, wanted), clusters=clusters), NOW
+    )
+    first, *others = await store.claim_due(NOW, timedelta(seconds=60), 10)
+    assert [a.cluster for a in (first, *others)] == ["news/a"] * 3
+    await store.mark_many_sent([first.delivery_id], 77, NOW)
+    sent = await store.story_messages({("1001", "news/a"), ("1002", "news/a")}, NOW - policy.window)
+    assert list(sent) == [("1001", "news/a")]
+    message = sent[("1001", "news/a")]
+    assert (message.message_id, message.head_id, message.feed) == (77, first.delivery_id, "news")
+    # The same feed again: joined, no edit owed.
+    await store.join([Joining(others[0].delivery_id, "1001", message, False)], NOW, policy)
+    assert await store.claim_edits(NOW + timedelta(hours=1), timedelta(seconds=60), 10) == []
+    # Another outlet: an edit is owed 30 s later.
+    await store.join([Joining(others[1].delivery_id, "1001", message, True)], NOW, policy)
+    assert await store.claim_edits(NOW + timedelta(seconds=29), timedelta(seconds=60), 10) == []
+    later = NOW + timedelta(seconds=31)
+    (job,) = await store.claim_edits(later, timedelta(seconds=60), 10)
+    assert (job.chat, job.message_id, job.listed) == ("1001", 77, 0)
+    assert job.alert.delivery_id == first.delivery_id
+    assert [o.delivery_id for o in job.alert.also] == [d.delivery_id for d in others]
+    assert job.subscribed == frozenset() and job.muted == frozenset()
+    # Leased: not claimed again until the lease runs out.
+    assert await store.claim_edits(later, timedelta(seconds=60), 10) == []
+    await store.edited("1001", 77, later, later, policy, listed=1)
+    assert await store.claim_edits(later + timedelta(hours=1), timedelta(seconds=60), 10) == []
+    counts = await store.delivery_counts()
+    assert counts == {DeliveryState.SENT: 1, DeliveryState.JOINED: 2}
+    # An edit that keeps failing is given up after max_failures.
+    await store.join([Joining(others[1].delivery_id, "1001", message, True)], later, policy)
+    for n in range(policy.max_failures):
+        at = later + timedelta(hours=2 + n)
+        (job,) = await store.claim_edits(at, timedelta(seconds=60), 10)
+        await store.edit_later("1001", 77, at, policy, failed=True)
+    assert await store.claim_edits(later + timedelta(days=1), timedelta(seconds=60), 10) == []

@@ -15,8 +15,8 @@ An item joins an earlier story when one of three signals says so, cheapest first
    precision: a wrong merge hides a story, a missed one costs a message.
 
 Candidates are the earlier items sharing a stem (the rarest stems first, at most
-``max_candidates``). Without embeddings the words must be shared, so stories are clustered
-within a language.
+``max_candidates``), except those giving other numbers (:func:`numbers_differ`). Without
+embeddings the words must be shared, so stories are clustered within a language.
 """
 
 from __future__ import annotations
@@ -177,6 +177,8 @@ class _Entry:
     url: str | None
     norm: float = 1.0
     """Length of its idf-weighted stem vector, when it came."""
+    numbers: frozenset[str] = frozenset()
+    """The numbers it gives (see :func:`numbers_differ`)."""
 
 
 @dataclass(slots=True)
@@ -229,19 +231,22 @@ class Clusterer:
     def add(self, item: Item) -> Decision:
         """Place one item; returns the story it belongs to and why."""
         self._forget(item.at - self.window)
-        words = frozenset(content_words(f"{item.title} {item.summary}"))
+        text = f"{item.title} {item.summary}"
+        words = frozenset(content_words(text))
         stems = frozenset(stem(w) for w in words)
         url = canonical_url(item.link)
-        decision = self._place(item, words, stems, url)
-        self._remember(item, decision.story, stems, words, url)
+        numbers = numbers_in(text)
+        decision = self._place(item, words, stems, url, numbers)
+        self._remember(item, decision.story, stems, words, url, numbers)
         return decision
 
     def restore(self, item: Item, story: str) -> None:
         """Put back an item placed before (after a restart), with the story it was given."""
         self._forget(item.at - self.window)
-        words = frozenset(content_words(f"{item.title} {item.summary}"))
+        text = f"{item.title} {item.summary}"
+        words = frozenset(content_words(text))
         stems = frozenset(stem(w) for w in words)
-        self._remember(item, story, stems, words, canonical_url(item.link))
+        self._remember(item, story, stems, words, canonical_url(item.link), numbers_in(text))
 
     def _remember(
         self,
@@ -250,12 +255,13 @@ class Clusterer:
         stems: frozenset[str],
         words: frozenset[str],
         url: str | None,
+        numbers: frozenset[str] = frozenset(),
     ) -> None:
         story = self._stories.get(story_id)
         if story is None:
             story = self._stories[story_id] = _Story(story_id)
         norm = math.sqrt(sum(self.idf(s) ** 2 for s in stems)) or 1.0
-        entry = _Entry(item, story, stems, words, url, norm)
+        entry = _Entry(item, story, stems, words, url, norm, numbers)
         story.add(entry)
         self._entries.append(entry)
         for s in stems:
@@ -265,11 +271,17 @@ class Clusterer:
             self._by_url.setdefault(url, entry)
 
     def _place(
-        self, item: Item, words: frozenset[str], stems: frozenset[str], url: str | None
+        self,
+        item: Item,
+        words: frozenset[str],
+        stems: frozenset[str],
+        url: str | None,
+        numbers: frozenset[str] = frozenset(),
     ) -> Decision:
         if url is not None and (same := self._by_url.get(url)) is not None:
             return Decision(item.id, same.story.id, same.item.id, f"same article URL {url}", 1.0)
-        members = self.candidates(stems)
+        found = self.candidates(stems)
+        members = [m for m in found if not numbers_differ(numbers, m.numbers)]
         for other in members:
             jaccard = _jaccard(words, other.words)
             if jaccard >= self.model.near_duplicate and len(words) >= 4:
@@ -286,6 +298,15 @@ class Clusterer:
             if best is None or p > best[0]:
                 best = (p, story, member, _explain(features))
         if best is None:
+            if found:
+                other = found[0]
+                given = ", ".join(sorted(other.numbers))
+                return Decision(
+                    item.id,
+                    item.id,
+                    None,
+                    f"new story: {other.item.id} gives other numbers ({given})",
+                )
             return Decision(item.id, item.id, None, "new story: no earlier item shares a word")
         p, story, member, why = best
         if p >= self.model.threshold:
@@ -405,6 +426,18 @@ def _semantic(item: Item, group: list[_Entry], story: _Story) -> tuple[float, fl
         norm = math.sqrt(sum(x * x for x in story.vector)) or 1.0
         mean = sum(a * b for a, b in zip(v, story.vector, strict=True)) / norm
     return (best, mean)
+
+
+def numbers_in(text: str) -> frozenset[str]:
+    """The numbers ``text`` gives (``5``, ``2027``; not names such as ``TB2``)."""
+    return frozenset(w for w in fold_words(text) if w.isdigit())
+
+
+def numbers_differ(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Two items that both give numbers and share none report different facts ("strike
+    kills 5" and "strike kills 12", "Story 1" and "Story 6"): never merged, however alike
+    their words, unless they are the same article (URL)."""
+    return bool(a) and bool(b) and a.isdisjoint(b)
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:

@@ -21,7 +21,8 @@ from typing import Literal
 
 from bot.core.localtime import FORMAT
 from bot.core.models import Alert
-from bot.core.render import ENGLISH, MAX_LABEL, Wording, shorten, utf16_len
+from bot.core.render import ENGLISH, MAX_LABEL, Wording, others, shorten, utf16_len
+from bot.core.storylines import carried
 
 Period = Literal["off", "hourly", "daily"]
 PERIODS: tuple[Period, ...] = ("off", "hourly", "daily")
@@ -70,6 +71,9 @@ class ChatPrefs:
     """The language the chat chose (``/language``); None: none chosen."""
     user_language: str | None = None
     """The Telegram ``language_code`` the chat's person last wrote with (private chats)."""
+    grouping: bool = True
+    """Other outlets' versions of a story join the message the chat got for it (``/settings``
+    turns it off: each is an alert of its own)."""
 
     def digest_for(self, rule_id: str) -> Digest:
         return self.digests.get(rule_id) or self.digests.get(ALL_RULES) or Digest()
@@ -187,7 +191,12 @@ def _item(alert: Alert, tz: tzinfo, wording: Wording) -> tuple[str, str]:
     if len(alert.rules) > 4:
         also += f" +{len(alert.rules) - 4}"
     also_text = wording.digest_also.format(rules=also) if also else ""
-    meta = " · ".join(p for p in (feed, when, also_text) if p)
+    outlets = [shorten(o.feed_title, 30) for o in others(alert)]
+    outlets_text = ""
+    if outlets:
+        names = ", ".join(outlets[:4]) + (f" +{len(outlets) - 4}" if len(outlets) > 4 else "")
+        outlets_text = wording.digest_outlets.format(outlets=names)
+    meta = " · ".join(p for p in (feed, when, also_text, outlets_text) if p)
     link = story.link
     if not (link and link.lower().startswith(("http://", "https://"))):
         link = None
@@ -224,7 +233,7 @@ def render_digest(
     parts[-1] = DigestPart(
         f"{last.html}\n\n<i>{more}</i>",
         f"{last.plain}\n\n{more}",
-        last.delivery_ids + tuple(a.delivery_id for a in hidden),
+        last.delivery_ids + tuple(i for a in hidden for i in carried(a)),
     )
     return parts
 
@@ -247,11 +256,11 @@ def _render_parts(
     for alert in alerts:
         groups.setdefault(alert.rules[0].rule_id, []).append(alert)
     esc = html.escape
-    # Lines as (html, plain, delivery id or None for a heading).
-    parts: list[list[tuple[str, str, int | None]]] = [[]]
+    # Lines as (html, plain, the deliveries a story's line carries or None for a heading).
+    parts: list[list[tuple[str, str, tuple[int, ...] | None]]] = [[]]
     size = 0
 
-    def add(line: tuple[str, str, int | None]) -> None:
+    def add(line: tuple[str, str, tuple[int, ...] | None]) -> None:
         nonlocal size
         cost = utf16_len(line[1]) + 1
         if parts[-1] and size + cost > limit:
@@ -268,7 +277,7 @@ def _render_parts(
         for alert in rule_alerts:
             before = len(parts)
             html_line, plain_line = _item(alert, tz, wording)
-            item = (html_line, plain_line, alert.delivery_id)
+            item = (html_line, plain_line, tuple(carried(alert)))
             add(item)
             if len(parts) == before:
                 continue
@@ -291,6 +300,6 @@ def _render_parts(
         title = template.format(heading=heading, count=f"{count:,}", counter=counter, tz=tz_name)
         html_text = "\n".join([f"📰 <b>{esc(title)}</b>", *(h for h, _, _ in lines)])
         plain_text = "\n".join([f"📰 {title}", *(p for _, p, _ in lines)])
-        ids = tuple(i for _, _, i in lines if i is not None)
+        ids = tuple(i for _, _, carries in lines if carries is not None for i in carries)
         out.append(DigestPart(html_text.strip(), plain_text.strip(), ids))
     return out

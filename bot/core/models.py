@@ -8,8 +8,8 @@ chat id (``"-1001234"``), optionally with a forum topic (``"-1001234/42"``). A p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -241,6 +241,16 @@ class RuleMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Outlet:
+    """Another outlet's version of an alert's story, as the alert lists it."""
+
+    delivery_id: int
+    feed_title: str
+    title: str
+    link: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """A delivery ready to be rendered and sent: one story to one chat, with every rule that
     matched it for that chat (at least one)."""
@@ -255,6 +265,10 @@ class Alert:
     """Send without markup (a previous attempt was rejected for its formatting)."""
     digest: bool = False
     """Deferred earlier for a digest or quiet hours: goes out inside a digest message."""
+    cluster: str | None = None
+    """The story it reports (see :mod:`bot.core.clustering`); None: not clustered."""
+    also: tuple[Outlet, ...] = ()
+    """Other outlets' versions of the same story that this message carries."""
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -316,6 +330,8 @@ class PollRecord:
     carried: frozenset[str] = frozenset()
     """Keys of new stories stored by earlier slices of the same poll that some of
     ``deliveries`` belong to."""
+    clusters: Mapping[str, str] = field(default_factory=dict)
+    """Story key -> the story (cluster) it reports, for the new stories that matched."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,10 @@ class DeliveryState(StrEnum):
     """Claimed by a sender until its lease expires (then claimable again)."""
     SENT = "sent"
     """Telegram accepted the message carrying it."""
+    JOINED = "joined"
+    """Its story had already been sent to the chat by another outlet: it was added to that
+    message (its ``message_id``), which is edited to list it, instead of a message of its
+    own."""
     WAITING = "waiting"
     """Deferred for a digest or the end of quiet hours; released at its next attempt time
     into a digest message."""
@@ -45,6 +49,8 @@ class Event(StrEnum):
     """A sender leases it (due now, or a lease that expired)."""
     SEND = "send"
     """Telegram accepted it."""
+    JOIN = "join"
+    """Its story was sent to the chat already: it joins that message."""
     RETRY = "retry"
     """A failure worth another try later (network, server error, 429, markup rejected)."""
     DEFER = "defer"
@@ -78,6 +84,7 @@ TRANSITIONS: Final[dict[tuple[DeliveryState, Event], DeliveryState | str]] = {
     (S.WAITING, E.CLAIM): S.LEASED,
     (S.LEASED, E.CLAIM): S.LEASED,  # the lease expired: its sender is presumed dead
     (S.LEASED, E.SEND): S.SENT,
+    (S.LEASED, E.JOIN): S.JOINED,
     (S.LEASED, E.RETRY): QUEUE,
     (S.LEASED, E.DEFER): S.WAITING,
     (S.LEASED, E.GIVE_BACK): QUEUE,
@@ -97,7 +104,9 @@ TRANSITIONS: Final[dict[tuple[DeliveryState, Event], DeliveryState | str]] = {
 is not cancelled: its send may be under way, and will be recorded."""
 del S, E
 
-FINAL: Final = frozenset({DeliveryState.SENT, DeliveryState.PARKED, DeliveryState.CANCELLED})
+FINAL: Final = frozenset(
+    {DeliveryState.SENT, DeliveryState.JOINED, DeliveryState.PARKED, DeliveryState.CANCELLED}
+)
 """States no event leaves."""
 UNFINISHED: Final = frozenset(DeliveryState) - FINAL
 

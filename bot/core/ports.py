@@ -15,6 +15,7 @@ from bot.core.digest import ChatPrefs, Digest, QuietHours
 from bot.core.models import Alert, FeedState, Fetched, ParsedFeed, PollRecord, Story
 from bot.core.render import Action
 from bot.core.routing import Audience
+from bot.core.storylines import EditJob, EditPolicy, Joining, SentStory
 from bot.core.watches import Watch, WatchState
 
 
@@ -85,6 +86,32 @@ class DeliveryStore(ChatIdentity, Protocol):
         plain: bool | None = None,
     ) -> None: ...
     async def park(self, delivery_id: int, error: str, now: datetime) -> None: ...
+    async def story_messages(
+        self, wanted: Iterable[tuple[str, str]], since: datetime
+    ) -> dict[tuple[str, str], SentStory]: ...
+    async def join(self, joined: Sequence[Joining], now: datetime, policy: EditPolicy) -> None: ...
+    async def claim_edits(self, now: datetime, lease: timedelta, limit: int) -> list[EditJob]: ...
+    async def edited(
+        self,
+        chat: str,
+        message_id: int,
+        rendered_at: datetime,
+        now: datetime,
+        policy: EditPolicy,
+        listed: int = 0,
+    ) -> None: ...
+    async def edit_later(
+        self, chat: str, message_id: int, when: datetime, policy: EditPolicy, *, failed: bool
+    ) -> None: ...
+    async def drop_edit(self, chat: str, message_id: int) -> None: ...
+
+
+class StoryPlacer(Protocol):
+    """The clustering stage: which story (cluster) each newly matched item reports."""
+
+    async def place(self, stories: Sequence[Story]) -> dict[str, str]:
+        """Story key -> its cluster, for ``stories`` in arrival order."""
+        ...
 
 
 class Messenger(Protocol):
@@ -105,6 +132,21 @@ class Messenger(Protocol):
     ) -> int | None:
         """Send ``html`` (or ``plain`` when ``html`` is None), offering ``actions`` (buttons,
         labelled in ``language``) where the medium has them; returns the message id if any."""
+        ...
+
+    async def edit(
+        self,
+        chat: str,
+        message_id: int,
+        html: str | None,
+        plain: str,
+        actions: Sequence[Action] = (),
+        *,
+        link_preview: bool = False,
+        language: str | None = None,
+    ) -> None:
+        """Replace the text (and buttons) of message ``message_id`` sent to ``chat``; an
+        edit that changes nothing succeeds."""
         ...
 
     async def notify_admins(self, text: str) -> None:
@@ -133,6 +175,7 @@ class SubscriptionStore(ChatIdentity, Protocol):
     async def set_timezone(self, chat: str, name: str | None, now: datetime) -> None: ...
     async def set_quiet(self, chat: str, quiet: QuietHours | None, now: datetime) -> None: ...
     async def set_language(self, chat: str, code: str | None, now: datetime) -> None: ...
+    async def set_grouping(self, chat: str, on: bool, now: datetime) -> None: ...
     async def set_user_language(self, chat: str, code: str | None, now: datetime) -> None: ...
     async def set_digest(self, chat: str, rule_id: str, digest: Digest, now: datetime) -> None: ...
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from bot.core.localtime import show_time
-from bot.core.models import URGENT, Alert
+from bot.core.models import URGENT, Alert, Outlet
 from bot.core.watches import is_watch
 
 MAX_MESSAGE = 4096
@@ -30,6 +30,9 @@ MAX_RULES_SHOWN = 8
 """Rules named in one alert; more are counted ("and 3 more rules")."""
 MAX_RULE_BUTTONS = 3
 """Rules offered as buttons under one alert (two buttons each)."""
+MAX_OUTLETS_SHOWN = 5
+"""Other outlets named (and linked) under an alert; more are counted ("and 3 more")."""
+MAX_OUTLET = 40
 
 
 def utf16_len(text: str) -> int:
@@ -79,6 +82,9 @@ class Wording:
     digest_more: str = "… and {count} more stories"
     digest_also: str = "also {rules}"
     continued: str = "(continued)"
+    also_reported: str = "📰 Also reported by {outlets}"
+    outlets_more: str = "{outlets} and {more} more"
+    digest_outlets: str = "also in {outlets}"
 
 
 ENGLISH = Wording()
@@ -99,6 +105,43 @@ def _parts(
     term_limit = max(60, MAX_TERMS // max(1, len(shown)))  # several rules share the room
     rules = [(shorten(r.label, MAX_LABEL), shorten(", ".join(r.terms), term_limit)) for r in shown]
     return title, snippet, source, rules
+
+
+def others(alert: Alert) -> list[Outlet]:
+    """The other outlets an alert lists: each outlet once (its first version), never the
+    alert's own."""
+    seen = {alert.feed_title}
+    out: list[Outlet] = []
+    for outlet in alert.also:
+        if outlet.feed_title not in seen:
+            seen.add(outlet.feed_title)
+            out.append(outlet)
+    return out
+
+
+def _outlets(alert: Alert, wording: Wording, linked: bool) -> str:
+    """ "Also reported by A, B and 3 more" (HTML with links when ``linked``), or ""."""
+    listed = others(alert)
+    if not listed:
+        return ""
+    shown = listed[:MAX_OUTLETS_SHOWN]
+    names = []
+    for outlet in shown:
+        name = shorten(outlet.feed_title, MAX_OUTLET)
+        link = _safe_link(outlet.link)
+        if linked:
+            name = html.escape(name)
+            if link:
+                name = f'<a href="{html.escape(link, quote=True)}">{name}</a>'
+        names.append(name)
+    text = ", ".join(names)
+    if len(listed) > len(shown):
+        text = wording.outlets_more.format(outlets=text, more=len(listed) - len(shown))
+    line = wording.also_reported
+    if linked:
+        before, _, after = line.partition("{outlets}")
+        return f"{html.escape(before)}{text}{html.escape(after)}"
+    return line.format(outlets=text)
 
 
 def _more_rules(alert: Alert, wording: Wording) -> str:
@@ -154,6 +197,8 @@ def _html(alert: Alert, snippet_limit: int, tz: tzinfo, tz_name: str, wording: W
         lines.append(f"🔎 {esc(rule)}" + (f": <b>{esc(terms)}</b>" if terms else ""))
     if more := _more_rules(alert, wording):
         lines.append(esc(more))
+    if outlets := _outlets(alert, wording, linked=True):
+        lines.append(outlets)
     return "\n".join(lines)
 
 
@@ -197,6 +242,8 @@ def render_plain(
         lines.append(f"🔎 {rule}" + (f": {terms}" if terms else ""))
     if more := _more_rules(alert, wording):
         lines.append(more)
+    if outlets := _outlets(alert, wording, linked=False):
+        lines.append(outlets)
     text = "\n".join(lines)
     if utf16_len(text) > MAX_MESSAGE:
         text = shorten(text, MAX_MESSAGE)

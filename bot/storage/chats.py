@@ -224,6 +224,7 @@ class ChatStore(Database):
                         ch.c.quiet_end,
                         ch.c.language,
                         ch.c.user_language,
+                        ch.c.group_stories,
                     ).where(ch.c.chat.in_(chunk))
                 )
                 digests: dict[str, dict[str, Digest]] = defaultdict(dict)
@@ -245,6 +246,7 @@ class ChatStore(Database):
                         digests.get(row.chat, {}),
                         row.language,
                         row.user_language,
+                        row.group_stories is not False,
                     )
                 for chat in set(digests) - seen:
                     found[chat] = ChatPrefs(digests=digests[chat])
@@ -257,6 +259,12 @@ class ChatStore(Database):
         """The language the chat chose (None: follow the person's Telegram language)."""
         async with self._tx() as conn:
             await self._upsert_chat(conn, chat, {"language": code, "updated_at": now})
+
+    async def set_grouping(self, chat: str, on: bool, now: datetime) -> None:
+        """Whether other outlets' versions of a story the chat got join its message (True,
+        the default) or are alerts of their own."""
+        async with self._tx() as conn:
+            await self._upsert_chat(conn, chat, {"group_stories": on, "updated_at": now})
 
     async def set_user_language(self, chat: str, code: str | None, now: datetime) -> None:
         """The Telegram ``language_code`` the chat's person writes with."""

@@ -159,7 +159,6 @@ class DeliveryStore(Database):
         order: tuple[Any, ...],
         candidates: Select[Any] | None = None,
     ) -> list[Alert]:
-        st = s.stories
         async with self._tx() as conn:
             if candidates is None:
                 query: Select[Any] = (
@@ -183,30 +182,39 @@ class DeliveryStore(Database):
             claimed_ids = list(claimed.scalars())
             if not claimed_ids:
                 return []
-            rows = (
-                await conn.execute(
-                    select(
-                        d,
-                        st.c.feed,
-                        st.c.key,
-                        st.c.title,
-                        st.c.link,
-                        st.c.summary,
-                        st.c.published_at,
-                    )
-                    .join(st, st.c.id == d.c.story_id)
-                    .where(d.c.id.in_(claimed_ids))
-                    .order_by(*order)
+            return await self._alerts(conn, claimed_ids, order)
+
+    @staticmethod
+    async def _alerts(
+        conn: AsyncConnection, ids: Sequence[int], order: tuple[Any, ...]
+    ) -> list[Alert]:
+        """The deliveries ``ids`` as alerts, with their stories and rules, in ``order``."""
+        st = s.stories
+        rows = (
+            await conn.execute(
+                select(
+                    d,
+                    st.c.feed,
+                    st.c.key,
+                    st.c.title,
+                    st.c.link,
+                    st.c.summary,
+                    st.c.published_at,
+                    st.c.cluster,
                 )
-            ).all()
-            rules: dict[int, list[RuleMatch]] = defaultdict(list)
-            for chunk in chunks(claimed_ids):
-                for r in await conn.execute(
-                    select(dr).where(dr.c.delivery_id.in_(chunk)).order_by(dr.c.position)
-                ):
-                    rules[r.delivery_id].append(
-                        RuleMatch(r.rule_id, tuple(json.loads(r.terms)), r.priority)
-                    )
+                .join(st, st.c.id == d.c.story_id)
+                .where(d.c.id.in_(ids))
+                .order_by(*order)
+            )
+        ).all()
+        rules: dict[int, list[RuleMatch]] = defaultdict(list)
+        for chunk in chunks(list(ids)):
+            for r in await conn.execute(
+                select(dr).where(dr.c.delivery_id.in_(chunk)).order_by(dr.c.position)
+            ):
+                rules[r.delivery_id].append(
+                    RuleMatch(r.rule_id, tuple(json.loads(r.terms)), r.priority)
+                )
         return [
             Alert(
                 delivery_id=r.id,
@@ -217,6 +225,7 @@ class DeliveryStore(Database):
                 attempts=r.attempts,
                 plain=r.plain,
                 digest=r.digest,
+                cluster=r.cluster,
             )
             for r in rows
         ]
@@ -346,7 +355,9 @@ class DeliveryStore(Database):
                 last_error="the chat stayed unreachable"
             )
         )
-        finished = [DeliveryState.SENT.value, DeliveryState.CANCELLED.value]
+        finished = [
+            s.value for s in (DeliveryState.SENT, DeliveryState.JOINED, DeliveryState.CANCELLED)
+        ]
         gone = await conn.execute(
             delete(d).where(d.c.status.in_(finished), d.c.created_at < now - retention)
         )

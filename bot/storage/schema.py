@@ -104,9 +104,13 @@ stories = Table(
     Column("published_at", UTCDateTime),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
+    # The story this item reports, as "feed/key" of its first item (see
+    # bot.core.clustering); NULL for items no rule matched (they are not clustered).
+    Column("cluster", String(200)),
     UniqueConstraint("feed", "key", name="uq_stories_feed_key"),
 )
 Index("ix_stories_last_seen", stories.c.last_seen_at)
+Index("ix_stories_cluster", stories.c.cluster)
 
 chats = Table(
     "chats",
@@ -127,6 +131,9 @@ chats = Table(
     # language_code its person last wrote with (private chats; NULL: not known).
     Column("language", String(16)),
     Column("user_language", String(16)),
+    # False: every outlet's version of a story is an alert of its own (/settings); NULL or
+    # True: later versions are added to the message already sent.
+    Column("group_stories", Boolean),
 )
 
 digest_prefs = Table(
@@ -282,7 +289,27 @@ gone_rules = Table(
     Column("gone_at", UTCDateTime, nullable=False),
 )
 
-SCHEMA_VERSION = 7
+message_edits = Table(
+    "message_edits",
+    metadata,
+    # A sent alert that later versions of its story joined (deliveries in state "joined"
+    # carrying its message id): the message is edited to list them, at most once per
+    # bot.core.storylines.EditPolicy.every.
+    Column("chat", String(64), primary_key=True),
+    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("head_id", Id, ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    # When the next edit is due (NULL: none owed); a sender claiming it pushes it forward.
+    Column("due_at", UTCDateTime),
+    Column("joined_at", UTCDateTime, nullable=False),
+    Column("edited_at", UTCDateTime),
+    Column("edits", Integer, nullable=False, default=0),
+    Column("failures", Integer, nullable=False, default=0),
+    # Other outlets the message lists as last sent or edited.
+    Column("listed", Integer, nullable=False, default=0),
+)
+Index("ix_message_edits_due", message_edits.c.due_at)
+
+SCHEMA_VERSION = 8
 
 
 def _v2_feed_moved_url(connection: Connection) -> None:
@@ -428,6 +455,16 @@ def _v7_languages(connection: Connection) -> None:
     gone_rules.create(connection)
 
 
+def _v8_story_clusters(connection: Connection) -> None:
+    """Version 8: matched stories carry the story (cluster) they report; later versions of a
+    story join the message already sent, which is edited to list them; chats can turn that
+    grouping off."""
+    _add_column(connection, "stories", "cluster", String(200))
+    connection.execute(text("CREATE INDEX ix_stories_cluster ON stories (cluster)"))
+    _add_column(connection, "chats", "group_stories", Boolean())
+    message_edits.create(connection)
+
+
 Migration = Callable[[Connection], Any]
 MIGRATIONS: list[tuple[int, Migration]] = [
     # (version, function that brings a database at version-1 to version), in order.
@@ -437,6 +474,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (5, _v5_one_message_per_story),
     (6, _v6_instances),
     (7, _v7_languages),
+    (8, _v8_story_clusters),
 ]
 
 

@@ -22,6 +22,7 @@ from bot.core.models import PollRecord
 from bot.storage.coordination import CoordinationStore
 from bot.storage.feeds import FeedStore, write_feed_state
 from bot.storage.stories import StoryStore
+from bot.storage.storylines import StorylineStore
 from bot.storage.subscriptions import SubscriptionStore
 from bot.storage.watches import WatchStore
 
@@ -29,7 +30,9 @@ DEFAULT_MAX_HOLD = timedelta(days=14)
 """How long deliveries to an unreachable chat are kept before they are cancelled."""
 
 
-class Store(CoordinationStore, SubscriptionStore, WatchStore, FeedStore, StoryStore):
+class Store(
+    CoordinationStore, StorylineStore, SubscriptionStore, WatchStore, FeedStore, StoryStore
+):
     """Async access to the database. Create with :meth:`open`, release with :meth:`close`."""
 
     async def commit_poll(self, record: PollRecord, now: datetime) -> int:
@@ -38,7 +41,7 @@ class Store(CoordinationStore, SubscriptionStore, WatchStore, FeedStore, StorySt
         a story causes its deliveries exactly once. Returns the number of deliveries queued."""
         async with self._tx() as conn:
             inserted = await self._store_stories(
-                conn, record.feed, record.stories, record.new_keys, now
+                conn, record.feed, record.stories, record.new_keys, now, record.clusters
             )
             if record.carried:
                 inserted |= await self._story_ids(conn, record.feed, record.carried)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,12 +38,14 @@ class StoryStore(Database):
         stories: Sequence[Story],
         new_keys: Iterable[str],
         now: datetime,
+        clusters: Mapping[str, str] | None = None,
     ) -> dict[str, int]:
         """Insert the new stories and refresh the last-seen time of the others; returns the
         ids of the stories this call inserted (another instance may have stored some first)."""
         by_key = {story.key: story for story in stories}
         inserted: dict[str, int] = {}
-        new_rows = [_story_row(by_key[k], now) for k in new_keys if k in by_key]
+        clusters = clusters or {}
+        new_rows = [_story_row(by_key[k], now, clusters.get(k)) for k in new_keys if k in by_key]
         for chunk in chunks(new_rows):
             stmt = self._insert_ignore(s.stories, ["feed", "key"]).values(chunk)
             result = await conn.execute(stmt.returning(s.stories.c.id, s.stories.c.key))
@@ -98,8 +100,9 @@ class StoryStore(Database):
             )
 
 
-def _story_row(story: Story, now: datetime) -> dict[str, Any]:
+def _story_row(story: Story, now: datetime, cluster: str | None = None) -> dict[str, Any]:
     return {
+        "cluster": cluster,
         "feed": story.feed,
         "key": story.key,
         "title": story.title[:2000],

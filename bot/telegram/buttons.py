@@ -50,13 +50,19 @@ def parse(value: str, rules: Iterable[Rule]) -> tuple[str, Rule | None, int | No
 
 
 def alert_keyboard(actions: Sequence[Action]) -> InlineKeyboardMarkup | None:
-    """The buttons under an alert: one row per rule, named when the alert has several."""
+    """The buttons under an alert: one row per rule, named when the alert has several. An
+    ``unmute`` or ``subscribe`` action makes its rule's row the undo row (:class:`Row`), as
+    an edited alert shows it after a press."""
     if not actions:
         return None
     labels = {"mute": _(texts.BUTTON_MUTE_24H), "unsubscribe": _(texts.BUTTON_UNSUBSCRIBE)}
     named = {"mute": _(texts.BUTTON_MUTE_RULE_24H), "unsubscribe": _(texts.BUTTON_UNSUBSCRIBE_RULE)}
+    undo = {"unmute": Row.MUTED, "subscribe": Row.UNSUBSCRIBED}
     rows: dict[str, list[InlineKeyboardButton]] = {}
     for kind, rule_id, label in actions:
+        if kind in undo:
+            rows[rule_id] = alert_row(rule_id, label, undo[kind])
+            continue
         text = named[kind].format(rule=label) if label else labels[kind]
         rows.setdefault(rule_id, []).append(
             InlineKeyboardButton(text, callback_data=data(kind, rule_id))

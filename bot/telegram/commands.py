@@ -65,6 +65,7 @@ class Commands(
             ("digest", self.digest),
             ("quiet", self.quiet),
             ("timezone", self.timezone),
+            ("grouping", self.grouping),
             ("settings", self.settings),
         )
         for name, callback in commands:

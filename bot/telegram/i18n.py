@@ -132,6 +132,9 @@ def wording(code: str) -> Wording:
             digest_more=_(texts.DIGEST_MORE),
             digest_also=_(texts.DIGEST_ALSO),
             continued=_(texts.CONTINUED),
+            also_reported=_(texts.ALSO_REPORTED),
+            outlets_more=_(texts.OUTLETS_MORE),
+            digest_outlets=_(texts.DIGEST_OUTLETS),
         )
 
 

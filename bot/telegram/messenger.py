@@ -154,6 +154,37 @@ class TelegramMessenger:
             raise map_error(chat, exc) from exc
         return message.message_id
 
+    async def edit(
+        self,
+        chat: str,
+        message_id: int,
+        html: str | None,
+        plain: str,
+        actions: Sequence[Action] = (),
+        *,
+        link_preview: bool = False,
+        language: str | None = None,
+    ) -> None:
+        base, _topic = split_target(chat)
+        with speaking(language or SOURCE):
+            keyboard = alert_keyboard(actions)
+        try:
+            await self.bot.edit_message_text(
+                chat_id=chat_id(base),
+                message_id=message_id,
+                text=html if html is not None else plain,
+                parse_mode=ParseMode.HTML if html is not None else None,
+                link_preview_options=LinkPreviewOptions(is_disabled=not link_preview),
+                reply_markup=keyboard,
+                read_timeout=self.send_timeout,
+            )
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return
+            raise map_error(chat, exc) from exc
+        except TelegramError as exc:
+            raise map_error(chat, exc) from exc
+
     async def resolve(self, name: str) -> str | None:
         """The numeric id of the chat ``@name`` (getChat), or None if Telegram cannot say."""
         try:

@@ -65,6 +65,10 @@ def _local(prefs: ChatPrefs, now: datetime) -> str:
     return now.astimezone(prefs.tz).strftime("%H:%M")
 
 
+def _grouping(prefs: ChatPrefs) -> str:
+    return _(texts.GROUPING_STATE_ON if prefs.grouping else texts.GROUPING_STATE_OFF)
+
+
 def _describe(digest: Digest, prefs: ChatPrefs) -> str:
     if digest.period == "hourly":
         return _(texts.DIGEST_HOURLY)
@@ -223,6 +227,24 @@ class PreferenceCommands(Handlers):
             update, _(texts.TIMEZONE_SET).format(tz=esc(prefs.tz_name), local=_local(prefs, now))
         )
 
+    async def grouping(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/grouping on|off: whether other outlets' versions of a story join its message."""
+        args = [a.lower() for a in context.args or []]
+        chat = self._chat(update)
+        if not args:
+            prefs = await self._prefs(chat)
+            await self._reply(update, _(texts.GROUPING_USAGE).format(state=_grouping(prefs)))
+            return
+        if args[0] not in ("on", "off") or len(args) > 1:
+            await self._reply(update, _(texts.BAD_GROUPING))
+            return
+        if not await self._may_manage(update, context):
+            return
+        on = args[0] == "on"
+        await self.store.set_grouping(chat, on, self.clock())
+        await self._reply(update, _(texts.GROUPING_ON if on else texts.GROUPING_OFF))
+        log.info("chat %s: grouping of a story's versions %s", chat, args[0])
+
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = self._chat(update)
         now = self.clock()
@@ -244,6 +266,7 @@ class PreferenceCommands(Handlers):
             lines.append(_(texts.SETTINGS_MUTED).format(until=when(chat_muted, prefs)))
         how = "" if prefs.language else _(texts.LANGUAGE_FROM_TELEGRAM)
         lines.append(_(texts.SETTINGS_LANGUAGE).format(name=LANGUAGES[language()], how=how))
+        lines.append(_(texts.SETTINGS_GROUPING).format(state=_grouping(prefs)))
         book = self.rules()
         subscriptions = [r for r in subscriptions if r in book.by_id]  # gone topics leave
         reaching = await self._rules_reaching(chat)

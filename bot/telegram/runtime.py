@@ -333,6 +333,29 @@ class _ReadyMessenger:
             language=language,
         )
 
+    async def edit(
+        self,
+        chat: str,
+        message_id: int,
+        html: str | None,
+        plain: str,
+        actions: Sequence[Action] = (),
+        *,
+        link_preview: bool = False,
+        language: str | None = None,
+    ) -> None:
+        if not self.runtime.ready.is_set():
+            raise TransientDeliveryError(chat, "not connected to Telegram yet")
+        await self.inner.edit(
+            chat,
+            message_id,
+            html,
+            plain,
+            actions,
+            link_preview=link_preview,
+            language=language,
+        )
+
     async def resolve(self, name: str) -> str | None:
         if not self.runtime.ready.is_set():
             return None

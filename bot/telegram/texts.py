@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("digest", "Bundle alerts: /digest <rule|all> off|hourly|daily [HH:MM]"),
     ("quiet", "No alerts at night: /quiet 23:00-07:00 or off"),
     ("timezone", "Your time zone: /timezone Europe/Istanbul"),
+    ("grouping", "One message per story: /grouping on|off"),
     ("language", "The bot's language: /language [en|ru|tr|az|auto]"),
     ("settings", "Everything set for this chat"),
     ("help", "How to use this bot"),
@@ -58,6 +59,8 @@ HELP = (
     "quiet hours end\n"
     "/timezone <i>Europe/Istanbul</i>: the time zone for quiet hours and digests\n"
     "/language [<i>en|ru|tr|az|auto</i>]: the language I write in here\n"
+    "/grouping on|off: one message per story, listing the other outlets that report it, or "
+    "each outlet's version apart\n"
     "/settings: everything set for this chat\n"
     "/help: this message\n\n"
     "Alerts come with buttons to mute a topic for 24 hours or to unsubscribe."
@@ -262,6 +265,17 @@ LANGUAGE_AUTO = "🌐 From now on I follow each person's Telegram language here.
 BUTTON_LANGUAGE_AUTO = "🔄 Automatic"
 UNKNOWN_LANGUAGE = "I don't write {value}; I know {known}, or <code>auto</code>."
 SETTINGS_LANGUAGE = "🌐 Language: <b>{name}</b>{how}"
+SETTINGS_GROUPING = "🗞 Other outlets' versions of a story: <b>{state}</b> (/grouping)"
+GROUPING_STATE_ON = "added to its first message"
+GROUPING_STATE_OFF = "each sent on its own"
+GROUPING_USAGE = (
+    "🗞 Other outlets' versions of a story: <b>{state}</b>. Send <code>/grouping off</code> to "
+    "get each outlet's version as an alert of its own, or <code>/grouping on</code> for one "
+    "message per story."
+)
+GROUPING_ON = "🗞 One message per story: other outlets' versions are added to it."
+GROUPING_OFF = "🗞 From now on each outlet's version of a story is an alert of its own."
+BAD_GROUPING = "Send <code>/grouping on</code> or <code>/grouping off</code>."
 MORE_RULES = "🔎 … and {more} more rules"
 ONE_MORE_RULE = "🔎 … and 1 more rule"
 UNTITLED = "(untitled)"
@@ -271,6 +285,9 @@ DIGEST_TITLE = "{heading}: {count} stories{counter}, times in {tz}"
 DIGEST_TITLE_ONE = "{heading}: 1 story{counter}, times in {tz}"
 DIGEST_MORE = "… and {count} more stories"
 DIGEST_ALSO = "also {rules}"
+ALSO_REPORTED = "📰 Also reported by {outlets}"
+OUTLETS_MORE = "{outlets} and {more} more"
+DIGEST_OUTLETS = "also in {outlets}"
 RULE_REMOVED = (
     "🗑 The topic <b>{title}</b> (<code>{id}</code>) is no longer offered: its alerts have "
     "stopped. /rules lists the topics there are."

@@ -1,0 +1,125 @@
+"""The clustering stage of a poll: which story each newly matched item reports, across feeds
+and across instances (the decisions are :mod:`bot.core.clustering`'s).
+
+One :class:`~bot.core.clustering.Clusterer` per process holds the window (48 h by default).
+It starts from the clustered stories the database holds for the window, and before placing
+new items it takes in those other instances stored since (so every instance sees every
+outlet's version). A decision is stored with its story in the poll's transaction; after a
+restart the same items come back with the same stories. Two instances placing versions of one
+story at the same moment may each start it: the chats then get two messages, never a wrong
+merge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot import semantic
+from bot.core.clustering import LEXICAL_MODEL, SEMANTIC_MODEL, Clusterer, Item
+from bot.core.models import Story
+from bot.core.storylines import ClusteredStory
+from bot.wordstats import headline_stems
+
+log = logging.getLogger(__name__)
+
+
+class ClusterSource(Protocol):
+    async def clustered_stories(
+        self, since: datetime, after_id: int = 0, limit: int = 100_000
+    ) -> list[ClusteredStory]: ...
+
+
+def story_ref(story: Story) -> str:
+    """How a story names itself as a cluster: ``feed/key``."""
+    return f"{story.feed}/{story.key}"
+
+
+def item_of(story: Story, seen_at: datetime, vector: tuple[float, ...] | None = None) -> Item:
+    """What clustering looks at in a story: its published time when it has a believable one
+    (not in the future), else when it was first seen."""
+    at = story.published if story.published is not None and story.published <= seen_at else None
+    return Item(
+        id=story_ref(story),
+        title=story.title,
+        at=at or seen_at,
+        summary=story.summary,
+        link=story.link,
+        source=story.feed,
+        vector=vector,
+    )
+
+
+class ClusterStage:
+    """Places matched stories in stories (clusters); see the module docstring."""
+
+    def __init__(
+        self,
+        store: ClusterSource,
+        clock: Callable[[], datetime],
+        *,
+        window: timedelta = timedelta(hours=48),
+        use_semantic: bool = True,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.window = window
+        self.embedder = semantic.load() if use_semantic else None
+        model = SEMANTIC_MODEL if self.embedder is not None else LEXICAL_MODEL
+        self.clusterer = Clusterer(window=window, model=model, background=headline_stems())
+        self._last_id = 0
+        self._own: set[str] = set()
+        """Stories this process placed that it has not yet read back from the store."""
+        self._lock = asyncio.Lock()
+
+    @property
+    def mode(self) -> str:
+        """One line saying how stories are compared."""
+        if self.embedder is not None:
+            return "story clustering by shared words and title embeddings (semantic extra)"
+        return "story clustering by shared words, within a language (no semantic extra)"
+
+    async def catch_up(self) -> int:
+        """Take in the clustered stories stored since last time (at start: the window's);
+        returns how many."""
+        since = self.clock() - self.window
+        taken = 0
+        while True:
+            rows = await self.store.clustered_stories(since, self._last_id, limit=10_000)
+            if not rows:
+                return taken
+            fresh = [r for r in rows if story_ref(r.story) not in self._own]
+            vectors = await self._embed([r.story for r in fresh])
+            for row, vector in zip(fresh, vectors, strict=True):
+                self.clusterer.restore(item_of(row.story, row.seen_at, vector), row.cluster)
+            for row in rows:
+                self._own.discard(story_ref(row.story))
+            self._last_id = rows[-1].id
+            taken += len(fresh)
+
+    async def place(self, stories: Sequence[Story]) -> dict[str, str]:
+        """The cluster of each story (by key), in order; each joins the clusterer's window."""
+        if not stories:
+            return {}
+        async with self._lock:
+            await self.catch_up()
+            now = self.clock()
+            vectors = await self._embed(stories)
+            placed: dict[str, str] = {}
+            for story, vector in zip(stories, vectors, strict=True):
+                decision = self.clusterer.add(item_of(story, now, vector))
+                self._own.add(decision.id)
+                placed[story.key] = decision.story
+                if decision.joined is not None:
+                    log.debug("story %s joins %s: %s", decision.id, decision.story, decision.reason)
+            return placed
+
+    async def _embed(self, stories: Sequence[Story]) -> list[tuple[float, ...] | None]:
+        if self.embedder is None or not stories:
+            return [None] * len(stories)
+        embedder = self.embedder
+        vectors = await asyncio.to_thread(embedder.embed, [s.title for s in stories])
+        return list(vectors)
