@@ -329,10 +329,40 @@ def fit_models(tuning: list[Labelled], embedder: Embedder | None, bg: WordStats)
         print(")")
 
 
+def replay_day(day: list[Labelled], title: str, semantic_too: bool) -> list[Target]:
+    """The day through the bot and the fake Bot API server (:mod:`bench.replay`)."""
+    from bench.replay import TARGET_SPREAD, replay
+
+    print(report.section(f"replay of the {title} through the bot"))
+    print("  a person follows one broad rule; one feed per outlet, polled hour by hour")
+    targets = []
+    for name, use in (("without embeddings", False), ("with embeddings", True)):
+        if use and not semantic_too:
+            continue
+        r = replay(day, use_semantic=use)
+        print(
+            f"  {name}: {r.matched} headlines matched, {r.stories} labelled stories; "
+            f"{r.messages} messages ({r.ratio:.3f} per story; without clustering "
+            f"{r.matched}, {r.matched / max(r.stories, 1):.3f}), {r.edits} edits, "
+            f"{r.seconds:.0f} s"
+        )
+        targets.append(
+            Target(
+                f"one message per story within {TARGET_SPREAD:.0%} ({name})",
+                abs(r.ratio - 1) <= TARGET_SPREAD,
+                f"{r.ratio:.3f}",
+            )
+        )
+    return targets
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench clustering", description=__doc__)
     parser.add_argument("--fit", action="store_true", help="fit the models on the tuning day")
     parser.add_argument("--quick", action="store_true", help="skip the memory figure")
+    parser.add_argument(
+        "--no-replay", action="store_true", help="skip the replay of the held-out day"
+    )
     args = parser.parse_args(argv)
     report.print_header("clustering")
     if not CORPUS.exists():
@@ -414,6 +444,8 @@ def main(argv: list[str]) -> int:
                         f"{sem_ms + embed_ms:.1f} ms",
                     )
                 )
+    if held_out is not None and not args.no_replay:
+        targets += replay_day(held_out, "held-out day 2026-07-23", embedder is not None)
     if not args.quick:
         ms, mb = full_window(50_000, bg)
         print(report.section("a full window: 50,000 stories in 48 h"))

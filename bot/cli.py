@@ -45,6 +45,7 @@ from bot.app import (
 )
 from bot.config import Config, load_config
 from bot.core import opml
+from bot.core.clustering import canonical_url
 from bot.core.errors import ConfigError, FeedError, NewsbotError, Problem
 from bot.core.feedcheck import feed_check
 from bot.core.health import health_table, summary
@@ -301,7 +302,20 @@ def _test(config: Config, args: argparse.Namespace, tags: dict[str, tuple[str, .
     print(f"\n{len(stories)} stories checked:")
     for rule_id, count in counts.items():
         print(f"  {rule_id}: {count} match(es)")
+    matched = [s for s in stories if book.matcher.match(s)]
+    if matched:
+        groups = storyfile.story_groups(matched)
+        print(f"\n{len(matched)} matching stories are {len(groups)} stories (one message each):")
+        for group in groups:
+            also = ", ".join(_outlet(s) for s in group[1:])
+            print(f"  {group[0].title}" + (f"\n    also: {also}" if also else ""))
     return 0
+
+
+def _outlet(story: Story) -> str:
+    """How ``rules test`` names another version's outlet: its link's host, else its feed."""
+    host = (canonical_url(story.link) or "").split("/", 1)[0]
+    return host or story.feed
 
 
 def _explain(config: Config, args: argparse.Namespace, tags: dict[str, tuple[str, ...]]) -> int:

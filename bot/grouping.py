@@ -26,6 +26,14 @@ from bot.wordstats import headline_stems
 
 log = logging.getLogger(__name__)
 
+EMBED_PER_CALL = 100
+"""Titles embedded for one placement (a poll) or one catch-up: a feed bursting with thousands
+of matches, or a start with a full window, is clustered on its words beyond these (URLs and
+reprints still merge; the model without embeddings does not merge on them), and never makes
+other feeds' polls wait seconds for the embedding model."""
+YIELD_EVERY = 50
+"""Items placed between two yields to the event loop."""
+
 
 class ClusterSource(Protocol):
     async def clustered_stories(
@@ -92,7 +100,9 @@ class ClusterStage:
             if not rows:
                 return taken
             fresh = [r for r in rows if story_ref(r.story) not in self._own]
-            vectors = await self._embed([r.story for r in fresh])
+            # The newest are the likeliest candidates: they get the embeddings.
+            cut = max(0, len(fresh) - EMBED_PER_CALL)
+            vectors = [None] * cut + await self._embed([r.story for r in fresh[cut:]])
             for row, vector in zip(fresh, vectors, strict=True):
                 self.clusterer.restore(item_of(row.story, row.seen_at, vector), row.cluster)
             for row in rows:
@@ -104,17 +114,23 @@ class ClusterStage:
         """The cluster of each story (by key), in order; each joins the clusterer's window."""
         if not stories:
             return {}
+        # Embedded before taking the lock: another feed's placement does not wait for it.
+        head = list(stories[:EMBED_PER_CALL])
+        vectors = await self._embed(head) + [None] * (len(stories) - len(head))
         async with self._lock:
             await self.catch_up()
             now = self.clock()
-            vectors = await self._embed(stories)
             placed: dict[str, str] = {}
-            for story, vector in zip(stories, vectors, strict=True):
+            for n, (story, vector) in enumerate(zip(stories, vectors, strict=True), 1):
                 decision = self.clusterer.add(item_of(story, now, vector))
+                if len(self._own) >= 100_000:  # stories whose polls were never stored
+                    self._own.clear()
                 self._own.add(decision.id)
                 placed[story.key] = decision.story
                 if decision.joined is not None:
                     log.debug("story %s joins %s: %s", decision.id, decision.story, decision.reason)
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
             return placed
 
     async def _embed(self, stories: Sequence[Story]) -> list[tuple[float, ...] | None]:

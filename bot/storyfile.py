@@ -12,7 +12,7 @@ the time of the story before it. The output is one JSON line per input line, in 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import Any
 from bot import semantic
 from bot.core.clustering import LEXICAL_MODEL, SEMANTIC_MODEL, Clusterer, Item
 from bot.core.errors import ConfigError, Problem
+from bot.core.models import Story
+from bot.grouping import item_of
 from bot.wordstats import headline_stems
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -118,6 +120,24 @@ def cluster_file(path: Path, *, explain: bool = False, use_semantic: bool = True
             out["joined"] = decision.joined
             out["reason"] = decision.reason
         yield json.dumps(out, ensure_ascii=False)
+
+
+def story_groups(stories: Sequence[Story], *, use_semantic: bool = True) -> list[list[Story]]:
+    """``stories`` as the bot would send them to one chat: one group per story (cluster), its
+    first version first; stories taken in published order (as they would arrive)."""
+    now = datetime.now(UTC)
+    ordered = sorted(stories, key=lambda s: s.published or now)
+    embedder = semantic.load() if use_semantic else None
+    vectors: list[tuple[float, ...] | None] = [None] * len(ordered)
+    if embedder is not None:
+        vectors = list(embedder.embed([s.title for s in ordered]))
+    model = SEMANTIC_MODEL if embedder is not None else LEXICAL_MODEL
+    clusterer = Clusterer(model=model, background=headline_stems())
+    groups: dict[str, list[Story]] = {}
+    for story, vector in zip(ordered, vectors, strict=True):
+        decision = clusterer.add(item_of(story, story.published or now, vector))
+        groups.setdefault(decision.story, []).append(story)
+    return list(groups.values())
 
 
 def mode(use_semantic: bool = True) -> str:

@@ -128,6 +128,11 @@ def test_same_pattern_headlines_of_different_events_stay_apart_with_the_shipped_
     third = numbered.add(item(2, "Israeli strike on Gaza school kills 3", 10))
     assert third.story == "i2", third.reason
     assert third.reason == "new story: i1 gives other numbers (12)"
+    # Numbers spelled out count too; the same number either way is no conflict.
+    spelled = Clusterer(background=headline_stems())
+    spelled.add(item(1, "Russian missile strike on Kyiv kills five"))
+    assert spelled.add(item(2, "Russian missile strike on Odesa kills two", 10)).story == "i2"
+    assert spelled.add(item(3, "Russian missile strike on Kyiv kills 5", 20)).story == "i1"
 
 
 def test_items_older_than_the_window_are_forgotten() -> None:

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -121,8 +121,14 @@ class Cluster:
         return "\n".join(f"--- {i.name}\n{i.log.read_text()[-6000:]}" for i in self.instances)
 
     def publish(self, feed: str, n: int) -> str:
-        title = f"Nagorno-Karabakh report {feed} {n}"
-        self.feeds[feed].append(item(n, title))
+        # A story of its own per feed: its own link and number (the same link or the same
+        # words from several feeds would be one story, one message).
+        title = f"Nagorno-Karabakh report {feed} number {int(feed[1:]) * 1000 + n}"
+        self.feeds[feed].append(
+            replace(
+                item(n, title), link=f"https://{feed}.example.invalid/{n}", summary=f"From {feed}"
+            )
+        )
         self.feed_server.set_feed(f"/{feed}.xml", rss(self.feeds[feed]))
         return title
 

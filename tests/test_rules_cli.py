@@ -136,3 +136,29 @@ def test_rules_test_against_stored_history(
     assert "3 stories checked" in result.stdout
     assert "[drones-near-nk] Drones spotted over Nagorno-Karabakh" in result.stdout
     assert "drones-near-nk: 1 match(es)" in result.stdout
+
+
+def test_rules_test_shows_the_matches_as_stories(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The matches are also shown as the bot would send them: one message per story, with
+    the other outlets' versions it would add to it."""
+    config = write_config("feeds: []\n", RULES)
+    feed = tmp_path / "feed.xml"
+    title = "Turkish Bayraktar TB2 drones strike militant convoy near Nagorno-Karabakh"
+    feed.write_bytes(
+        rss(
+            [
+                Item(title=title, link="https://ap.invalid/1", guid="1"),
+                Item(title=f"{title} - officials", link="https://reuters.invalid/1", guid="2"),
+                Item(title="Drones over Nagorno-Karabakh kill 5", link="https://n.invalid/3", guid="3"),
+                Item(title="Drones over Nagorno-Karabakh kill 12", link="https://n.invalid/4", guid="4"),
+            ]
+        )
+    )
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(DRAFT)
+    result = newsbot("rules", "test", str(draft), "--feed", str(feed), "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "4 matching stories are 3 stories (one message each):" in result.stdout
+    assert f"  {title}\n    also: reuters.invalid" in result.stdout, result.stdout

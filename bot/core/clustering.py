@@ -428,9 +428,40 @@ def _semantic(item: Item, group: list[_Entry], story: _Story) -> tuple[float, fl
     return (best, mean)
 
 
+_SPELLED = {
+    word: str(n)
+    for n, word in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000"}
+
+
 def numbers_in(text: str) -> frozenset[str]:
-    """The numbers ``text`` gives (``5``, ``2027``; not names such as ``TB2``)."""
-    return frozenset(w for w in fold_words(text) if w.isdigit())
+    """The numbers ``text`` gives (``5``, ``2027``, English ``five``; not names such as
+    ``TB2``)."""
+    return frozenset(_SPELLED.get(w, w) for w in fold_words(text) if w.isdigit() or w in _SPELLED)
 
 
 def numbers_differ(a: frozenset[str], b: frozenset[str]) -> bool:
