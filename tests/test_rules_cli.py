@@ -151,8 +151,16 @@ def test_rules_test_shows_the_matches_as_stories(
             [
                 Item(title=title, link="https://ap.invalid/1", guid="1"),
                 Item(title=f"{title} - officials", link="https://reuters.invalid/1", guid="2"),
-                Item(title="Drones over Nagorno-Karabakh kill 5", link="https://n.invalid/3", guid="3"),
-                Item(title="Drones over Nagorno-Karabakh kill 12", link="https://n.invalid/4", guid="4"),
+                Item(
+                    title="Drones over Nagorno-Karabakh kill 5",
+                    link="https://n.invalid/3",
+                    guid="3",
+                ),
+                Item(
+                    title="Drones over Nagorno-Karabakh kill 12",
+                    link="https://n.invalid/4",
+                    guid="4",
+                ),
             ]
         )
     )
