@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -33,6 +34,10 @@ reprints still merge; the model without embeddings does not merge on them), and 
 other feeds' polls wait seconds for the embedding model."""
 YIELD_EVERY = 50
 """Items placed between two yields to the event loop."""
+OVERLAP = 200
+"""Stories before the last one taken in that each catch-up reads again: on PostgreSQL a story
+id is given when the row is inserted and seen when its transaction commits, so another
+instance's story may appear below the last id read."""
 
 
 class ClusterSource(Protocol):
@@ -61,6 +66,26 @@ def item_of(story: Story, seen_at: datetime, vector: tuple[float, ...] | None = 
     )
 
 
+class _Recent:
+    """The last ``size`` ids appended, for membership tests."""
+
+    def __init__(self, size: int) -> None:
+        self._order: deque[int] = deque()
+        self._ids: set[int] = set()
+        self.size = size
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._ids
+
+    def append(self, value: int) -> None:
+        if value in self._ids:
+            return
+        self._order.append(value)
+        self._ids.add(value)
+        if len(self._order) > self.size:
+            self._ids.discard(self._order.popleft())
+
+
 class ClusterStage:
     """Places matched stories in stories (clusters); see the module docstring."""
 
@@ -82,6 +107,8 @@ class ClusterStage:
         self._own: set[str] = set()
         """Stories this process placed that it has not yet read back from the store."""
         self._lock = asyncio.Lock()
+        self._taken = _Recent(4 * OVERLAP)
+        """Ids of the stories read back lately (the overlap is not taken in twice)."""
 
     @property
     def mode(self) -> str:
@@ -95,19 +122,26 @@ class ClusterStage:
         returns how many."""
         since = self.clock() - self.window
         taken = 0
+        after = max(0, self._last_id - OVERLAP)
         while True:
-            rows = await self.store.clustered_stories(since, self._last_id, limit=10_000)
+            rows = await self.store.clustered_stories(since, after, limit=10_000)
             if not rows:
                 return taken
-            fresh = [r for r in rows if story_ref(r.story) not in self._own]
+            fresh = [
+                r for r in rows if r.id not in self._taken and story_ref(r.story) not in self._own
+            ]
             # The newest are the likeliest candidates: they get the embeddings.
             cut = max(0, len(fresh) - EMBED_PER_CALL)
             vectors = [None] * cut + await self._embed([r.story for r in fresh[cut:]])
-            for row, vector in zip(fresh, vectors, strict=True):
+            for n, (row, vector) in enumerate(zip(fresh, vectors, strict=True), 1):
                 self.clusterer.restore(item_of(row.story, row.seen_at, vector), row.cluster)
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
             for row in rows:
                 self._own.discard(story_ref(row.story))
-            self._last_id = rows[-1].id
+                self._taken.append(row.id)
+            self._last_id = max(self._last_id, rows[-1].id)
+            after = rows[-1].id
             taken += len(fresh)
 
     async def place(self, stories: Sequence[Story]) -> dict[str, str]:

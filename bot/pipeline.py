@@ -261,7 +261,12 @@ class Pipeline:
             return [], {}
         clusters: dict[str, str] = {}
         if self.clusters is not None:
-            clusters = await self.clusters.place([story for story, _ in matched])
+            try:
+                clusters = await self.clusters.place([story for story, _ in matched])
+            except StorageError:
+                raise  # the poll is retried within seconds, like any database failure
+            except Exception:  # a bug or the embedding model: each story is its own
+                log.exception("feed %s: clustering failed; its stories go out unmerged", spec.name)
         if self.only_recipient is not None:
             audience = Audience()
         else:

@@ -361,14 +361,16 @@ class Sender:
         missing = {job.chat for job in edits} - set(prefs)
         if missing:
             prefs.update(await self.store.chat_prefs(missing))
-        alerts = fold(alerts, grouping)
         queues: dict[str, deque[_Message]] = {}
         held: list[tuple[int, datetime]] = []
+        now_due: list[Alert] = []
         for alert in alerts:
             release = alert_release(wall, prefs[alert.chat], alert)
             if release is not None:
-                held.extend((i, release) for i in carried(alert))
-                continue
+                held.append((alert.delivery_id, release))  # folded in its digest, if any
+            else:
+                now_due.append(alert)
+        for alert in fold(now_due, grouping):
             queues.setdefault(alert.chat, deque()).append(
                 _single(alert, prefs[alert.chat], self.speech)
             )
@@ -469,7 +471,8 @@ class Sender:
         joined, _ = joins(everything, sent, grouping)
         if not joined:
             return alerts, digests
-        await self._record(lambda: self.store.join(joined, self.clock(), self.policy.edits))
+        # At the batch's time: the edits claimed next (read at that time) include them.
+        await self._record(lambda: self.store.join(joined, now, self.policy.edits))
         self.stats.joined += len(joined)
         gone = {j.delivery_id for j in joined}
         for alert in everything:
@@ -612,17 +615,7 @@ class Sender:
         policy = self.policy.edits
         listed = len(others(job.alert))
         if listed <= job.listed:  # nothing new to show (a version from a listed outlet)
-            await self._record(
-                partial(
-                    self.store.edited,
-                    job.chat,
-                    job.message_id,
-                    job.rendered_at,
-                    self.clock(),
-                    policy,
-                    job.listed,
-                )
-            )
+            await self._record(partial(self._edited, job, job.listed))
             return True
         try:
             await self.messenger.edit(
@@ -654,18 +647,7 @@ class Sender:
             )
         else:
             self.stats.edits += 1
-            now = self.clock()
-            await self._record(
-                partial(
-                    self.store.edited,
-                    job.chat,
-                    job.message_id,
-                    job.rendered_at,
-                    now,
-                    policy,
-                    listed,
-                )
-            )
+            await self._record(partial(self._edited, job, listed))
             log.info(
                 "message %d in %s now lists %d other versions",
                 job.message_id,
@@ -673,6 +655,13 @@ class Sender:
                 len(job.alert.also),
             )
         return True
+
+    async def _edited(self, job: EditJob, listed: int) -> None:
+        """Record that ``job``'s message lists ``listed`` other outlets now."""
+        policy = self.policy.edits
+        await self.store.edited(
+            job.chat, job.message_id, job.rendered_at, self.clock(), policy, listed
+        )
 
     async def _retry(self, message: _Message, error: str, at_least: float = 0.0) -> None:
         attempts = message.attempts + 1

@@ -504,7 +504,11 @@ async def test_versions_join_a_sent_message_and_its_edits_are_owed_once(store: S
     # The same feed again: joined, no edit owed.
     await store.join([Joining(others[0].delivery_id, "1001", message, False)], NOW, policy)
     assert await store.claim_edits(NOW + timedelta(hours=1), timedelta(seconds=60), 10) == []
-    # Another outlet: an edit is owed 30 s later.
+    # Another outlet, its version held for a digest meanwhile: it joins as part of the
+    # message (not of a digest), and an edit is owed 30 s later.
+    await store.defer([(others[1].delivery_id, NOW)])
+    (waiting,) = await store.claim_digests(NOW, timedelta(seconds=60), 10)
+    assert waiting.digest
     await store.join([Joining(others[1].delivery_id, "1001", message, True)], NOW, policy)
     assert await store.claim_edits(NOW + timedelta(seconds=29), timedelta(seconds=60), 10) == []
     later = NOW + timedelta(seconds=31)

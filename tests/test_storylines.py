@@ -55,6 +55,10 @@ def test_fold_keeps_the_first_version_and_lists_the_others_per_chat() -> None:
     assert [o.feed_title for o in folded[0].also] == ["Reuters", "Yahoo"]
     assert carried(folded[0]) == [1, 2, 5]
     assert all(not a.also for a in folded[1:])
+    # The earliest stored version leads, wherever it came in the batch (priority first).
+    (lead,) = fold([version(9, "Yahoo"), version(3, "AP"), version(7, "TRT")], always)
+    assert lead.delivery_id == 3
+    assert [o.delivery_id for o in lead.also] == [9, 7]
     # Grouping off for a chat: each version is its own alert.
     assert [a.delivery_id for a in fold(batch, lambda chat: chat != "1001")] == [1, 2, 3, 4, 5, 6]
 

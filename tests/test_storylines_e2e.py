@@ -250,3 +250,24 @@ async def test_a_restart_in_the_middle_loses_and_repeats_nothing(
     assert len(fake.edits) == 3 and len(fake.sent) == 3
     assert await again.store.delivery_counts() == {"sent": 3, "joined": 9}
     assert fake.rejected == []
+
+
+class BrokenModel:
+    """The embedding model failing (out of memory, a broken install)."""
+
+    def embed(self, texts: object) -> list[tuple[float, ...]]:
+        raise RuntimeError("model failed")
+
+
+async def test_a_failing_clustering_stage_sends_every_version(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    clock = Clock(START + timedelta(minutes=1))
+    app = await seeded_app(make_app, feed_server, clock, extra=CLUSTERING.replace("false", "true"))
+    assert app.clusters is not None
+    app.clusters.embedder = BrokenModel()
+    publish(feed_server, "ap", version(0))
+    publish(feed_server, "yahoo", version(1, minutes=1))
+    await app.run_once()
+    assert len(alerts_to(fake, USER)) == 2  # unmerged, not lost
+    assert fake.rejected == []

@@ -134,14 +134,17 @@ def _outlets(alert: Alert, wording: Wording, linked: bool) -> str:
             if link:
                 name = f'<a href="{html.escape(link, quote=True)}">{name}</a>'
         names.append(name)
+
+    def fill(template: str, **values: str) -> str:
+        """``template`` with ``values`` put in; in HTML the template's own text escaped."""
+        if not linked:
+            return template.format(**values)
+        return html.escape(template, quote=False).format(**values)
+
     text = ", ".join(names)
     if len(listed) > len(shown):
-        text = wording.outlets_more.format(outlets=text, more=len(listed) - len(shown))
-    line = wording.also_reported
-    if linked:
-        before, _, after = line.partition("{outlets}")
-        return f"{html.escape(before)}{text}{html.escape(after)}"
-    return line.format(outlets=text)
+        text = fill(wording.outlets_more, outlets=text, more=str(len(listed) - len(shown)))
+    return fill(wording.also_reported, outlets=text)
 
 
 def _more_rules(alert: Alert, wording: Wording) -> str:

@@ -129,8 +129,10 @@ def joins(
 
 
 def fold(alerts: Sequence[Alert], grouping: Callable[[str], bool]) -> list[Alert]:
-    """The alerts with those of one chat reporting one story folded into the first of them
-    (it lists the others as :attr:`Alert.also`); order otherwise kept."""
+    """The alerts with those of one chat reporting one story folded into one (it lists the
+    others as :attr:`Alert.also`), at the place of the first: the earliest stored version
+    (lowest delivery id) leads, as the store later finds a message's lead; order otherwise
+    kept."""
     out: list[Alert] = []
     first: dict[tuple[str, str], int] = {}
     for alert in alerts:
@@ -144,7 +146,10 @@ def fold(alerts: Sequence[Alert], grouping: Callable[[str], bool]) -> list[Alert
             out.append(alert)
             continue
         head = out[index]
-        out[index] = replace(head, also=(*head.also, outlet_of(alert), *alert.also))
+        if alert.delivery_id < head.delivery_id:
+            out[index] = replace(alert, also=(outlet_of(head), *head.also, *alert.also))
+        else:
+            out[index] = replace(head, also=(*head.also, outlet_of(alert), *alert.also))
     return out
 
 

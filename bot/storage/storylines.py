@@ -69,8 +69,12 @@ class StorylineStore(DeliveryStore):
         async with self._tx() as conn:
             for joining in joined:
                 await conn.execute(
+                    # Part of a single message now, whether it waited for a digest or not.
                     transition(Event.JOIN, d.c.id == joining.delivery_id).values(
-                        sent_at=now, message_id=joining.message.message_id, last_error=None
+                        sent_at=now,
+                        message_id=joining.message.message_id,
+                        last_error=None,
+                        digest=False,
                     )
                 )
             for chat, message in {(j.chat, j.message) for j in joined if j.new_outlet}:
