@@ -32,6 +32,7 @@ from bot.core.outage import StorageHealth
 from bot.core.pacing import Pacer
 from bot.core.ports import Messenger
 from bot.core.rules import RuleBook
+from bot.feedreload import FeedReloader
 from bot.feeds.fetch import Fetcher, make_client
 from bot.feeds.parse import ParserPool, parse_feed
 from bot.grouping import ClusterStage
@@ -114,6 +115,9 @@ class App:
         self.leadership.on_elected.append(self._lead)
         self.leadership.on_deposed.append(self._follow)
         feed_tags = {f.name: f.tags for f in config.feeds}
+        self._feed_tags = feed_tags
+        self._feed_titles = config.feed_titles()
+        """Feed names -> titles and tags in force (updated in place when the feeds reload)."""
         self.reloader = RuleReloader(
             config.rules_path,
             feed_tags,
@@ -188,7 +192,7 @@ class App:
             store=store,
             messenger=messenger,
             clock=self.clock,
-            describe=with_rules(lambda: self.reloader.book.routes, config.feed_titles()),
+            describe=with_rules(lambda: self.reloader.book.routes, self._feed_titles),
             policy=send_policy(config),
             pacer=pacer,
             storage=self.storage_health,
@@ -221,6 +225,15 @@ class App:
             lease=coordination.poll_lease,
         )
         self.scheduler: FeedScheduler | None = None
+        self.feed_reloader = FeedReloader(
+            config,
+            self.feeds,
+            store,
+            notify_admins=self.notify_admins,
+            scheduler=lambda: self.scheduler,
+            titles=self._feed_titles,
+            tags=self._feed_tags,
+        )
         self._queue_depth: dict[str, int] = {}
         self.metrics = Metrics(self.sender.stats, self.storage_health, lambda: self._queue_depth)
         self.feeds.observers.append(self.metrics.observe_poll)
@@ -268,11 +281,17 @@ class App:
         return await self.feeds.poll(name)
 
     async def reload_rules(self) -> str:
+        """SIGHUP and /reload: the feed list and the rules read again; a report per part."""
+        feeds, _ = await self.feed_reloader.reload()
         self._titles.update({r.id: r.title for r in self.reloader.book.rules})
         report = await self.reloader.reload()
         await self._resolve_chat_names()
         self._announce_later()
-        return report
+        return f"{report}\n{feeds}"
+
+    async def _watch_feeds(self) -> None:
+        if await self.feed_reloader.watch():
+            await self.reloader.reload()  # rules scoped by feed tags see the new tags
 
     def _announce_later(self) -> None:
         """Tell removed topics' subscribers without holding up the reload (its /reload answer
@@ -464,6 +483,7 @@ class App:
             if self.config.telegram.webhook is not None:
                 scheduler.every("inbox", timedelta(seconds=1), self._leader_only(self._drain))
         scheduler.every("rules-watch", timedelta(seconds=1), self._watch_rules)
+        scheduler.every("feeds-watch", timedelta(seconds=1), self._watch_feeds)
         scheduler.every("watches", timedelta(seconds=5), self._sync_watches)
         scheduler.every(
             "feeds-watchdog", timedelta(seconds=30), lambda: self.feeds.replan_lost(scheduler)

@@ -235,7 +235,7 @@ def _import_opml(config: Config, path: Path) -> int:
     for name in added.names:
         print(f"  + {name}")
     if added.names:
-        print("Restart the bot (or wait for its next start) to poll them.")
+        print("A running bot polls them within seconds (it reloads the feed list).")
     return 0
 
 

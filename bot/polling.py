@@ -32,6 +32,19 @@ from bot.storage import Store
 log = logging.getLogger(__name__)
 
 
+def renames(known: dict[str, str], specs: Iterable[FeedSpec]) -> dict[str, str]:
+    """Old name -> new name of the feeds renamed in the configuration: ``known`` (name ->
+    URL of the feeds the database has) holds the old name with the new one's URL, and
+    neither names the other."""
+    specs = list(specs)
+    configured = {s.name for s in specs}
+    orphans: dict[str, str] = {}
+    for name, url in known.items():
+        if name not in configured:
+            orphans.setdefault(url, name)
+    return {orphans[s.url]: s.name for s in specs if s.name not in known and s.url in orphans}
+
+
 class FeedPoller:
     """Owns :attr:`specs` (the configuration's feeds) and :attr:`states` (theirs now)."""
 
@@ -73,8 +86,18 @@ class FeedPoller:
         url = state.poll_url if state is not None else self.specs[name].url
         return urlsplit(url).netloc.lower()
 
-    async def sync(self) -> None:
+    async def sync(self) -> dict[str, str]:
+        """Bring the database's feeds in line with :attr:`specs`; returns the renames (old
+        name -> new) it followed: a configured feed the database does not know, with the URL
+        of a known feed the configuration no longer names, is that feed renamed, and keeps
+        its stories and state."""
+        stored = await self.store.feed_states()
+        moved = renames({n: s.url for n, s in stored.items()}, self.specs.values())
+        for old, new in moved.items():
+            if await self.store.rename_feed(old, new):
+                log.info("feed %s is now called %s; its history follows", old, new)
         self.states = await self.store.sync_feeds(self.specs.values(), self.clock())
+        return moved
 
     async def poll(self, name: str, *, due_only: bool = False) -> PollResult:
         """Poll one configured feed now, if no other instance is polling it (and, with

@@ -62,6 +62,22 @@ class FeedStore(Database):
         states = await self.feed_states()
         return {spec.name: states[spec.name] for spec in specs}
 
+    async def rename_feed(self, old: str, new: str) -> bool:
+        """Give feed ``old`` and its stories the name ``new`` (a rename in the config keeps
+        the feed's history and state). False, changing nothing, if ``old`` is unknown or
+        ``new`` is taken."""
+        async with self._tx() as conn:
+            names = set(
+                (
+                    await conn.execute(select(s.feeds.c.name).where(s.feeds.c.name.in_([old, new])))
+                ).scalars()
+            )
+            if names != {old}:
+                return False
+            await conn.execute(update(s.feeds).where(s.feeds.c.name == old).values(name=new))
+            await conn.execute(update(s.stories).where(s.stories.c.feed == old).values(feed=new))
+        return True
+
     async def feed_states(self) -> dict[str, FeedState]:
         async with self._tx() as conn:
             rows = (await conn.execute(select(s.feeds).order_by(s.feeds.c.name))).all()
