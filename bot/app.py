@@ -621,6 +621,17 @@ async def fetch_stories(url: str, config: Config) -> list[Story]:
 
 async def fetch_feed(url: str, config: Config) -> tuple[Fetched, ParsedFeed]:
     """The feed at ``url`` fetched and parsed as the bot would poll it."""
+    fetched = await fetch_page(url, config)
+    return fetched, parse_fetched(fetched)
+
+
+def parse_fetched(fetched: Fetched) -> ParsedFeed:
+    """A fetched body parsed as a feed (FeedError when it is not one)."""
+    return parse_feed("cli", fetched.body, fetched.url, fetched.content_type)
+
+
+async def fetch_page(url: str, config: Config) -> Fetched:
+    """``url`` fetched as the bot fetches a feed (limits, redirects, user agent)."""
     polling = config.polling
     async with make_client(
         user_agent=polling.user_agent,
@@ -633,8 +644,7 @@ async def fetch_feed(url: str, config: Config) -> tuple[Fetched, ParsedFeed]:
         fetcher = Fetcher(
             client, max_body=polling.max_body, total_timeout=polling.timeout.total_seconds()
         )
-        fetched = await fetcher.fetch("cli", url)
-    return fetched, parse_feed("cli", fetched.body, fetched.url, fetched.content_type)
+        return await fetcher.fetch("cli", url)
 
 
 def read_file(path: Path) -> bytes:

@@ -4,6 +4,7 @@
     newsbot check                             validate the config and the rules
     newsbot feeds                             health of every feed (exit 1 if any is failing)
     newsbot feeds check URL|FILE              fetch and parse one feed; say what it holds
+    newsbot feeds add URL [--pick N]          add a feed, or one a site's page advertises
     newsbot feeds import FILE.opml            add an OPML list's feeds to the config
     newsbot feeds export [-o FILE]            the config's feeds as OPML 2.0
     newsbot rules check                       validate the rules only
@@ -28,6 +29,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot import __version__, storyfile
 from bot.app import (
@@ -35,10 +37,12 @@ from bot.app import (
     Options,
     feed_health,
     fetch_feed,
+    fetch_page,
     fetch_stories,
     file_feed,
     file_stories,
     instances_status,
+    parse_fetched,
     read_file,
     stored_stories,
     utc_now,
@@ -46,6 +50,7 @@ from bot.app import (
 from bot.config import Config, load_config
 from bot.core import opml
 from bot.core.clustering import canonical_url
+from bot.core.discovery import Advertised, advertised_feeds, decode_page, is_html
 from bot.core.errors import ConfigError, FeedError, NewsbotError, Problem
 from bot.core.feedcheck import feed_check
 from bot.core.health import health_table, summary
@@ -87,6 +92,13 @@ def _parser() -> argparse.ArgumentParser:
         "import", parents=[config], help="add the feeds of an OPML file to the config"
     )
     imp.add_argument("file", type=Path, help="an OPML export of a feed reader")
+    add = feeds_sub.add_parser(
+        "add",
+        parents=[config],
+        help="add a feed to the config: its URL, or a site's page that advertises feeds",
+    )
+    add.add_argument("url", help="a feed URL, or a web page linking its feeds")
+    add.add_argument("--pick", type=int, metavar="N", help="which of the page's feeds to add")
     exp_feeds = feeds_sub.add_parser(
         "export", parents=[config], help="the config's feeds as OPML 2.0"
     )
@@ -152,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_feed(config, args.url)
         if args.command == "feeds" and args.feeds_command == "import":
             return _import_opml(config, args.file)
+        if args.command == "feeds" and args.feeds_command == "add":
+            return _add_feed(config, args.url, args.pick)
         if args.command == "feeds" and args.feeds_command == "export":
             return _export_opml(config, args.output)
         if args.command == "feeds":
@@ -236,6 +250,54 @@ def _import_opml(config: Config, path: Path) -> int:
         print(f"  + {name}")
     if added.names:
         print("A running bot polls them within seconds (it reloads the feed list).")
+    return 0
+
+
+def _add_feed(config: Config, url: str, pick: int | None) -> int:
+    """``newsbot feeds add URL``: a feed's URL is added as is; a web page's advertised feeds
+    are listed, and the one chosen (``--pick``, or the only one) is checked and added."""
+    try:
+        page = asyncio.run(fetch_page(url, config))
+    except FeedError as exc:
+        print(f"{url}: {exc.reason}")
+        return 1
+    if is_html(page.body, page.content_type):
+        found = advertised_feeds(decode_page(page.body, page.content_type), page.url)
+        if not found:
+            print(f"{url}: a web page, and the page advertises no feed")
+            return 1
+    else:
+        try:
+            parsed = parse_fetched(page)
+        except FeedError as exc:
+            print(f"{url}: {exc.reason}")
+            return 1
+        found = [Advertised(page.url, "feed", parsed.title or "")]
+    if pick is None and len(found) > 1:
+        print(f"{url} advertises {len(found)} feeds:")
+        for n, feed in enumerate(found, 1):
+            print(f"  {n}. {feed.kind}: {feed.url}" + (f"  ({feed.title})" if feed.title else ""))
+        print(f"Add one with: newsbot feeds add {url} --pick N")
+        return 0
+    index = (pick or 1) - 1
+    if not 0 <= index < len(found):
+        print(f"{url}: there is no feed {pick} (it advertises {len(found)})")
+        return 1
+    chosen = found[index]
+    if chosen.kind != "feed":  # an advertised feed: check it is one before adding it
+        try:
+            _, parsed = asyncio.run(fetch_feed(chosen.url, config))
+        except FeedError as exc:
+            print(f"{chosen.url}: {exc.reason}; not added")
+            return 1
+        chosen = Advertised(chosen.url, chosen.kind, parsed.title or chosen.title)
+    title = chosen.title or urlsplit(chosen.url).netloc
+    added = add_feeds(Path(config.source), [opml.Subscription(chosen.url, title)])
+    if not added.names:
+        print(f"{chosen.url} is in {config.source} already")
+        return 0
+    print(f"{chosen.url} added to {config.source} as {added.names[0]}")
+    print("A running bot polls it within seconds (it reloads the feed list).")
     return 0
 
 
