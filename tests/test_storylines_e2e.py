@@ -6,9 +6,10 @@ later version; a restart in the middle loses and repeats nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from bot.app import App
+from bot.core.digest import QuietHours
 from tests.e2e_support import CHANNEL, GROUP, USER, Clock, MakeApp, alerts_to, running
 from tests.fakes.feed_server import FeedServer
 from tests.fakes.feedgen import Item, rss
@@ -270,4 +271,41 @@ async def test_a_failing_clustering_stage_sends_every_version(
     publish(feed_server, "yahoo", version(1, minutes=1))
     await app.run_once()
     assert len(alerts_to(fake, USER)) == 2  # unmerged, not lost
+    assert fake.rejected == []
+
+
+async def test_quiet_hours_digest_has_one_line_per_story_with_its_outlets(
+    make_app: MakeApp, feed_server: FeedServer, fake: FakeTelegram
+) -> None:
+    clock = Clock(START + timedelta(minutes=1))
+    app = await seeded_app(make_app, feed_server, clock)
+    window = QuietHours(time(9), time(11))  # 10:00 UTC is inside
+    await app.store.set_quiet(str(USER), window, clock())
+    publish(feed_server, "ap", version(0))
+    publish(
+        feed_server,
+        "reuters",
+        version(2, minutes=2),
+        Item(
+            "Baykar to deliver Akinci drones to Indonesia by 2027",
+            "https://reuters.example/akinci-indonesia",
+            guid="reuters-2",
+            published=START,
+        ),
+    )
+    publish(feed_server, "yahoo", version(1, minutes=1))
+    await app.run_once()
+    assert alerts_to(fake, USER) == []  # held for the end of the quiet hours
+    clock.set(START + timedelta(hours=1, minutes=1))
+    await app.run_once()
+    (digest,) = alerts_to(fake, USER)
+    assert digest.startswith("📰 Digest: 2 stories"), digest
+    lines = [line for line in digest.splitlines() if line.startswith("•")]
+    assert len(lines) == 2, digest
+    (wire,) = [line for line in lines if TITLE in line]
+    assert "also in" in wire and "yahoo" in wire and "reuters" in wire, wire
+    # The group and the channel, not quiet, got the three versions folded into one message.
+    assert len(alerts_to(fake, GROUP)) == 2
+    assert "Also reported by" in next(t for t in alerts_to(fake, GROUP) if TITLE in t)
+    assert await app.store.delivery_counts() == {"sent": 3 * 4}
     assert fake.rejected == []
